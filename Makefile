@@ -1,0 +1,36 @@
+# Two commands for a fresh clone; each sets itself up (virtual environment + install).
+#   make demo   the main job: the offline demo on the embedded toy-world model
+#   make test   the test suite (what CI runs through .ci/run)
+# Also: make lab (JupyterLab on the notebooks), make bench (benchmarks/).
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= demo-out
+PYTEST_ARGS ?=
+
+.PHONY: demo test lab bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/workbench demo --out $(OUT)
+
+# pytest exits 5 when it collects nothing; that is not a failure, every other code is.
+test: $(STAMP)
+	@bash tests/setup_browser.sh || true
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 0; fi; exit $$rc
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info $(OUT)
