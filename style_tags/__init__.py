@@ -1,0 +1,1 @@
+"""The shipped modifier libraries (data only; see README.md beside this file)."""
