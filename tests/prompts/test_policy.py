@@ -1,0 +1,83 @@
+"""Policy: opted-out artists and blocked keywords are refused however they are written."""
+
+import pytest
+
+from workbench.prompts import Policy, PolicyRefusal, compose
+from workbench.prompts.policy import normalise
+
+EVASIONS = [
+    "a castle by Greg Rutkowski",
+    "a castle by greg rutkowski",
+    "a castle, in the style of GREG RUTKOWSKI",
+    "a castle by Grég Rutköwski",          # accents
+    "a castle by greg    rutkowski",       # extra spaces
+    "a castle by greg-rutkowski!",         # punctuation
+    "a castle by gregrutkowski",           # squeezed together
+    "a castle, style of rutkowski",        # alias
+    "a castle by greg rutkowsky",          # known misspelling
+    "A CASTLE BY GREG\nRUTKOWSKI",          # line break
+]
+
+
+@pytest.mark.parametrize("text", EVASIONS)
+def test_opted_out_artist_is_refused_with_name_and_source(text):
+    with pytest.raises(PolicyRefusal) as err:
+        compose(text)
+    message = str(err.value)
+    assert "Greg Rutkowski" in message and "technologyreview.com" in message
+
+
+def test_every_shipped_opt_out_has_a_source_and_date(policy):
+    assert policy.opt_outs
+    for entry in policy.opt_outs:
+        assert entry.source.startswith(("http://", "https://")) or len(entry.source) > 10
+        assert len(entry.date) == 10 and entry.date[4] == "-"
+
+
+def test_clean_prompts_pass(policy):
+    assert policy.check("a lighthouse by claude monet, oil painting") == []
+    assert policy.check("greg's rut, a kowski-free day") == []  # no whole-word match
+
+
+def test_blocked_keyword_is_refused(policy):
+    keyword = policy.blocked[0].keyword
+    with pytest.raises(PolicyRefusal, match="is blocked"):
+        compose(f"a photo, {keyword.upper()}")
+
+
+def test_a_tag_that_names_an_opted_out_artist_is_refused_too(write):
+    from workbench.prompts import TagLibrary
+
+    lib = TagLibrary.from_path(write("a.yaml", """
+        category: artists_extra
+        tags:
+          - id: rutkowski
+            label: Greg Rutkowski
+            prompt: by greg rutkowski
+            description: Opted out.
+    """))
+    with pytest.raises(PolicyRefusal):
+        compose("a dragon", ["artists_extra:rutkowski"], library=lib)
+
+
+def test_organisation_lists_are_added_from_files(write):
+    path = write("org/opt_out.yaml", """
+        kind: opt_out
+        entries:
+          - name: Jane Example
+            aliases: [j. example]
+            source: https://example.org/letters/2024-opt-out
+            date: 2024-05-01
+    """)
+    policy = Policy.default([path.parent])
+    with pytest.raises(PolicyRefusal, match="Jane Example.*example.org"):
+        policy.enforce("portrait in the style of J. Example")
+
+
+def test_warn_mode_never_drops_a_finding_silently():
+    policy = Policy.default(mode="warn")
+    assert policy.enforce("by greg rutkowski")  # returned, not raised, not dropped
+
+
+def test_normalise():
+    assert normalise("  Grég—RUTKOWSKI!! ") == "greg rutkowski"

@@ -1,0 +1,44 @@
+"""Templates: dynamicprompts syntax with tag categories as wildcards."""
+
+import pytest
+
+from workbench.prompts.templates import TemplateExpander
+
+
+@pytest.fixture(scope="module")
+def expander():
+    return TemplateExpander()
+
+
+def test_categories_are_wildcards(expander, library):
+    assert set(library.categories) <= set(expander.wildcards())
+    prompts = expander.expand("a house, __decades__")
+    assert prompts[0] == "a house, 1900s" and len(prompts) == len(library.categories["decades"])
+
+
+def test_combinatorial_respects_the_cap_and_is_exhaustive_below_it(expander):
+    assert expander.expand("{a|b|c} {x|y}") == ["a x", "a y", "b x", "b y", "c x", "c y"]
+    assert len(expander.expand("__decades__ __lighting__", n=7)) == 7
+
+
+def test_random_expansion_is_seeded(expander):
+    first = expander.expand("a {red|green|blue} __mediums__", "random", n=20, seed=3)
+    assert first == expander.expand("a {red|green|blue} __mediums__", "random", n=20, seed=3)
+    assert first != expander.expand("a {red|green|blue} __mediums__", "random", n=20, seed=4)
+
+
+def test_several_picks_and_weights(expander):
+    two = expander.expand("{2$$ and $$cat|dog|fox}")
+    assert "cat and dog" in two and all(" and " in p for p in two)
+    weighted = expander.expand("{9::red|1::blue} ball", "random", n=400, seed=0)
+    assert 300 < weighted.count("red ball") < 400
+
+
+def test_wildcard_files_from_a_user_folder(tmp_path, library):
+    (tmp_path / "animals.txt").write_text("# comment\nfox\nowl\n")
+    assert TemplateExpander(library, [tmp_path]).expand("a __animals__") == ["a fox", "a owl"]
+
+
+def test_unknown_wildcard_is_an_error_not_literal_text(expander):
+    with pytest.raises(ValueError, match="unknown wildcard __decadez__"):
+        expander.expand("a house, __decadez__")

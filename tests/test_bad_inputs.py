@@ -1,0 +1,88 @@
+"""The catalogue of bad inputs: every one gets a clear error that names the problem and the fix.
+
+Each row is (what the user did, how to do it, the exception, a pattern of its exact message).
+Grow this table with every feature.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.datafile import DataFileError
+from workbench.prompts import Policy, PolicyRefusal, TagLibrary, UnknownTagError, compose
+from workbench.prompts.interchange import read_a1111_styles
+from workbench.prompts.templates import expand
+
+TAG = """category: demo
+tags:
+  - id: one
+    label: One
+    prompt: {prompt_line}
+    description: A tag.
+{extra}"""
+
+
+def tag_file(tmp_path, text: str | bytes, name="demo.yaml"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def load(tmp_path, text):
+    return TagLibrary.from_path(tag_file(tmp_path, text))
+
+
+CASES = [
+    ("empty subject", lambda t: compose("   "), ValueError,
+     r"^subject is empty; describe what the image should show"),
+    ("subject is not text", lambda t: compose(None), TypeError, r"^subject must be text, not NoneType"),
+    ("unknown tag id", lambda t: compose("a fox", ["decades:1960"]), UnknownTagError,
+     r"unknown tag '1960' in category 'decades'; did you mean 1960s"),
+    ("unknown category", lambda t: compose("a fox", ["eras:1960s"]), UnknownTagError,
+     r"unknown category 'eras'; categories are: "),
+    ("tag without category", lambda t: compose("a fox", ["1960s"]), ValueError,
+     r"tag reference '1960s' must look like CATEGORY:ID"),
+    ("same tag twice", lambda t: compose("a fox", ["decades:1960s", "decades:1960s"]), ValueError,
+     r"tag 'decades:1960s' is given twice"),
+    ("huge prompt", lambda t: compose("fox " * 5000), ValueError,
+     r"prompt is 19,999 characters; the limit is 10,000"),
+    ("opted-out artist", lambda t: compose("a fox by greg rutkowski"), PolicyRefusal,
+     r"'Greg Rutkowski' asked not to .*source: https://"),
+    ("malformed YAML", lambda t: load(t, "category: demo\ntags:\n  - id: [unclosed\n"), DataFileError,
+     r"demo.yaml:\d+: not valid YAML"),
+    ("empty tag file", lambda t: load(t, ""), DataFileError, r"demo.yaml:1: file is empty"),
+    ("top level is a list", lambda t: load(t, "- a\n- b\n"), DataFileError, r"demo.yaml:1: top level must be a mapping"),
+    ("unknown key", lambda t: load(t, TAG.format(prompt_line="fox", extra="    colour: red\n")), DataFileError,
+     r"demo.yaml:7: unknown key 'colour' in a tag; allowed keys are "),
+    ("missing prompt text", lambda t: load(t, TAG.format(prompt_line='""', extra="")), DataFileError,
+     r"demo.yaml:3: a tag is missing 'prompt'"),
+    ("duplicate id", lambda t: load(t, TAG.format(prompt_line="x", extra="  - id: one\n    label: Again\n    prompt: y\n    description: d\n")),
+     DataFileError, r"demo.yaml:7: duplicate tag id 'one' \(first at .*demo.yaml:3\)"),
+    ("duplicate key", lambda t: load(t, TAG.format(prompt_line="x", extra="    label: Twice\n")), DataFileError,
+     r"demo.yaml:7: duplicate key 'label' \(first on line 4\); keep one"),
+    ("slot used twice", lambda t: load(t, TAG.format(prompt_line='"{prompt} and {prompt}"', extra="")), DataFileError,
+     r"demo.yaml:5: 'prompt' uses the \{prompt\} slot 2 times; use it at most once"),
+    ("misspelled slot", lambda t: load(t, TAG.format(prompt_line='"{ Prompt }, noir"', extra="")), DataFileError,
+     r"demo.yaml:5: 'prompt' has a misspelled slot; write it exactly as \{prompt\}"),
+    ("bad tag id", lambda t: load(t, TAG.replace("id: one", "id: One Two").format(prompt_line="x", extra="")),
+     DataFileError, r"demo.yaml:3: tag id 'One Two' must be lowercase letters, digits and '-'"),
+    ("non-UTF-8 file", lambda t: load(t, b"category: demo\ntags:\n  - id: caf\xe9\n"), DataFileError,
+     r"demo.yaml:3: file is not UTF-8 text; re-save it with UTF-8 encoding"),
+    ("missing tag folder", lambda t: TagLibrary.from_path(t / "nope"), DataFileError, r"nope: no such file or folder"),
+    ("empty template", lambda t: expand("  "), ValueError, r"^template is empty"),
+    ("unknown wildcard", lambda t: expand("__nope__"), ValueError, r"unknown wildcard __nope__; known wildcards: "),
+    ("A1111 csv without prompt column", lambda t: read_a1111_styles(tag_file(t, "name,text\na,b\n", "s.csv")),
+     DataFileError, r"s.csv:1: missing column\(s\) prompt"),
+    ("policy file of unknown kind", lambda t: Policy().add_path(tag_file(t, "kind: allow\nentries: []\n", "p.yaml")),
+     DataFileError, r"p.yaml:1: kind must be 'opt_out' or 'blocklist', not 'allow'"),
+    ("opt-out without a source", lambda t: Policy().add_path(tag_file(
+        t, "kind: opt_out\nentries:\n  - name: A B\n    date: 2024-01-01\n", "p.yaml")),
+     DataFileError, r"p.yaml:3: an opt-out entry is missing 'source'"),
+    ("policy mode misspelled", lambda t: Policy(mode="warning"), ValueError, r"policy mode must be 'refuse' or 'warn'"),
+]
+
+
+@pytest.mark.parametrize("action,error,pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gets_a_clear_error(tmp_path, action, error, pattern):
+    with pytest.raises(error, match=pattern):
+        action(tmp_path)

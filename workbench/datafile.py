@@ -1,0 +1,127 @@
+"""Human-editable data files (YAML), read safely and validated with file and line.
+
+Tag libraries, policy lists and vocabularies are YAML that people edit by hand.
+When one is wrong, the error must point at the line to fix, so we keep PyYAML's
+node tree (which knows every line) instead of the plain dicts `safe_load` gives.
+Only the safe loader is used: no Python objects can be built from a data file.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class DataFileError(ValueError):
+    """A data file is malformed. `str(err)` reads `path:line: what is wrong and what to do`."""
+
+    def __init__(self, path: str | Path, line: int | None, message: str):
+        self.path, self.line, self.message = str(path), line, message
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One mapping from a data file: its values and the line of each key."""
+
+    path: str
+    line: int  # 1-based line where the mapping starts
+    values: dict[str, Any]
+    key_lines: dict[str, int]
+
+    def error(self, message: str, key: str | None = None) -> DataFileError:
+        return DataFileError(self.path, self.key_lines.get(key, self.line) if key else self.line, message)
+
+    def check_keys(self, allowed: set[str], required: set[str], what: str) -> None:
+        for key in self.values:
+            if key not in allowed:
+                raise self.error(f"unknown key {key!r} in {what}; allowed keys are {', '.join(sorted(allowed))}", key)
+        for key in sorted(required):
+            value = self.values.get(key)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise self.error(f"{what} is missing {key!r}; add `{key}: ...`")
+
+    def text(self, key: str, default: str = "") -> str:
+        value = self.values.get(key, default)
+        if value is None:
+            return default
+        if isinstance(value, (datetime.date, datetime.datetime)):  # YAML reads 2022-09-16 as a date
+            return value.isoformat()
+        if not isinstance(value, (str, int, float)):
+            raise self.error(f"{key!r} must be text, not {type(value).__name__}", key)
+        return str(value)
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 text file, naming the line of the first byte that is not UTF-8."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFileError(path, None, "file not found; check the path") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DataFileError(path, line, "file is not UTF-8 text; re-save it with UTF-8 encoding") from None
+
+
+def load_yaml(path: str | Path) -> tuple[Entry, yaml.SafeLoader]:
+    """Parse a YAML file whose top level is a mapping; returns it as an Entry and the loader."""
+    text = read_text(path)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err)
+        raise DataFileError(path, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from None
+    if node is None:
+        raise DataFileError(path, 1, "file is empty; see style_tags/README.md for the layout")
+    if not isinstance(node, yaml.MappingNode):
+        raise DataFileError(path, node.start_mark.line + 1, "top level must be a mapping (key: value lines)")
+    return entry_from_node(str(path), node, loader), loader
+
+
+def entry_from_node(path: str, node: yaml.Node, loader: yaml.SafeLoader) -> Entry:
+    """Turn a mapping node into an Entry, refusing duplicate keys (YAML would keep the last silently)."""
+    if not isinstance(node, yaml.MappingNode):
+        raise DataFileError(path, node.start_mark.line + 1, "expected a mapping (key: value lines) here")
+    values: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = str(loader.construct_object(key_node, deep=True))
+        line = key_node.start_mark.line + 1
+        if key in values:
+            raise DataFileError(path, line, f"duplicate key {key!r} (first on line {lines[key]}); keep one")
+        lines[key] = line
+        values[key] = value_node
+    return Entry(path, node.start_mark.line + 1, values, lines)
+
+
+def construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    return loader.construct_object(node, deep=True)
+
+
+def entry_list(entry: Entry, key: str, loader: yaml.SafeLoader) -> list[Entry]:
+    """The list of mappings under `key` (e.g. `tags:`), each as an Entry with plain values."""
+    node = entry.values.get(key)
+    if node is None:
+        raise entry.error(f"missing {key!r}: add `{key}:` followed by a list of entries")
+    if not isinstance(node, yaml.SequenceNode):
+        raise entry.error(f"{key!r} must be a list (lines starting with '- ')", key)
+    items = []
+    for item in node.value:
+        sub = entry_from_node(entry.path, item, loader)
+        items.append(Entry(sub.path, sub.line, {k: construct(loader, v) for k, v in sub.values.items()}, sub.key_lines))
+    return items
+
+
+def plain(entry: Entry, loader: yaml.SafeLoader) -> Entry:
+    """The same Entry with node values turned into plain Python values."""
+    return Entry(entry.path, entry.line, {k: construct(loader, v) for k, v in entry.values.items()}, entry.key_lines)

@@ -1,0 +1,140 @@
+"""Import and export tag libraries in the formats peers use.
+
+- AUTOMATIC1111 `styles.csv`: columns `name,prompt,negative_prompt`.
+- Fooocus `sdxl_styles/*.json`: an array of `{name, prompt, negative_prompt}`.
+- dynamicprompts wildcards: a `.txt` file per category, one value per line.
+
+All three share our `{prompt}` slot convention, so fragments move across unchanged.
+Imports become ordinary tag files (`write_tag_file`) that people can then edit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import unicodedata
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from workbench.datafile import DataFileError, read_text
+from workbench.prompts.library import Category, Tag, check_fragment, read_tag_file
+
+
+def slug(name: str) -> str:
+    """A tag id from a display name: 'Kodak Portra 400' -> 'kodak-portra-400'."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "tag"
+
+
+class _Where:
+    """Adapts (file, line) to the `.error()` interface that `check_fragment` expects."""
+
+    def __init__(self, path, line):
+        self.path, self.line = path, line
+
+    def error(self, message, key=None):
+        return DataFileError(self.path, self.line, message)
+
+
+def _category(rows: Iterable[tuple[int, str, str, str]], name: str, path, fmt: str) -> Category:
+    category = Category(name, name.replace("_", " ").capitalize(), f"Imported from {Path(path).name} ({fmt})")
+    category.sources.append(str(path))
+    for line, label, prompt, negative in rows:
+        label = (label or "").strip()
+        if not label:
+            raise DataFileError(path, line, "a style has no name; give every style a name")
+        if not (prompt or "").strip():
+            raise DataFileError(path, line, f"style {label!r} has no prompt text; add the fragment it should add")
+        where = _Where(path, line)
+        check_fragment(prompt, where, "prompt")
+        check_fragment(negative or "", where, "negative_prompt")
+        tag_id = slug(label)
+        if tag_id in category.tags:
+            raise DataFileError(path, line, f"style {label!r} repeats the id {tag_id!r} of an earlier style; rename one")
+        category.tags[tag_id] = Tag(name, tag_id, label, prompt.strip(), f"{label} (imported from {fmt})",
+                                    (negative or "").strip(), source=f"{path}:{line}")
+    if not category.tags:
+        raise DataFileError(path, None, "no styles found in the file")
+    return category
+
+
+def read_a1111_styles(path: str | Path, category: str = "a1111_styles") -> Category:
+    reader = csv.DictReader(io.StringIO(read_text(path)))
+    missing = {"name", "prompt"} - set(reader.fieldnames or ())
+    if missing:
+        raise DataFileError(path, 1, f"missing column(s) {', '.join(sorted(missing))}; "
+                                     "an A1111 styles.csv starts with `name,prompt,negative_prompt`")
+    rows = [(reader.line_num, r.get("name"), r.get("prompt"), r.get("negative_prompt")) for r in reader]
+    return _category(rows, category, path, "A1111 styles.csv")
+
+
+def write_a1111_styles(tags: Iterable[Tag], path: str | Path) -> Path:
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "prompt", "negative_prompt"])
+        for tag in tags:
+            writer.writerow([tag.label, tag.prompt, tag.negative])
+    return path
+
+
+def read_fooocus_styles(path: str | Path, category: str = "fooocus_styles") -> Category:
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataFileError(path, err.lineno, f"not valid JSON: {err.msg}") from None
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise DataFileError(path, 1, "a Fooocus style file is a JSON array of {name, prompt, negative_prompt}")
+    # JSON has no line numbers after parsing; find each style's line by its name.
+    lines = {m.group(1): text[: m.start()].count("\n") + 1 for m in re.finditer(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"', text)}
+    rows = [(lines.get(d.get("name", ""), 1), d.get("name"), d.get("prompt"), d.get("negative_prompt")) for d in data]
+    return _category(rows, category, path, "Fooocus styles")
+
+
+def write_fooocus_styles(tags: Iterable[Tag], path: str | Path) -> Path:
+    data = [{"name": t.label, "prompt": t.prompt, "negative_prompt": t.negative} for t in tags]
+    path = Path(path)
+    path.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def read_wildcards(path: str | Path, category: str | None = None) -> Category:
+    """A dynamicprompts `.txt` wildcard: one value per line, `#` comments and blank lines skipped."""
+    path = Path(path)
+    rows = [(i, line.strip(), line.strip(), "") for i, line in enumerate(read_text(path).splitlines(), 1)
+            if line.strip() and not line.lstrip().startswith("#")]
+    return _category(rows, category or slug(path.stem).replace("-", "_"), path, "wildcard file")
+
+
+def write_wildcards(tags: Iterable[Tag], path: str | Path) -> Path:
+    path = Path(path)
+    lines = [t.prompt.replace("{prompt}", "").strip(" ,") for t in tags]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_tag_file(category: Category, path: str | Path) -> Path:
+    """Write a category as an editable tag file (the inverse of `read_tag_file`)."""
+    tags = []
+    for t in category:
+        entry = {"id": t.id, "label": t.label, "prompt": t.prompt, "description": t.description}
+        if t.negative:
+            entry["negative"] = t.negative
+        if t.aliases:
+            entry["aliases"] = list(t.aliases)
+        entry.update({k: v for k, v in (("born", t.born), ("died", t.died), ("movement", t.movement)) if v})
+        tags.append(entry)
+    doc = {"category": category.name, "label": category.label, "description": category.description, "tags": tags}
+    path = Path(path)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
+    read_tag_file(path)  # what we write must read back
+    return path
+
+
+READERS = {"a1111": read_a1111_styles, "fooocus": read_fooocus_styles, "wildcards": read_wildcards}
+WRITERS = {"a1111": write_a1111_styles, "fooocus": write_fooocus_styles, "wildcards": write_wildcards}

@@ -1,0 +1,103 @@
+"""Templates in the dynamicprompts syntax, with the tag libraries as wildcards.
+
+    {a|b}        one of the variants        {2$$a|b|c}   two of them
+    {3::a|b}     weighted variants          __decades__  any tag of a category
+
+Every category of the tag library is a wildcard named after it (`__mediums__`), whose
+values are the tags' fragments; `.txt` wildcard files (one value per line) from
+`style_tags/wildcards/` and the user's folders are wildcards too. Expansion is either
+combinatorial (every combination, up to a cap) or random with an injected seed, so the
+same seed always gives the same prompts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Literal
+
+from dynamicprompts.enums import SamplingMethod
+from dynamicprompts.parser.parse import parse
+from dynamicprompts.sampling_context import SamplingContext
+from dynamicprompts.wildcards import WildcardManager
+
+from workbench.prompts.library import SLOT, TagLibrary, shipped_tags_dir
+
+Mode = Literal["combinatorial", "random"]
+DEFAULT_CAP = 1000
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str, config):
+    return parse(text, parser_config=config)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ParseOnceContext(SamplingContext):
+    """dynamicprompts re-parses every wildcard value each time it is drawn (pyparsing, ~0.3 ms each),
+    which made 10,000 combinatorial prompts take 3 s. Parsed trees are frozen, so we parse each text once."""
+
+    def sample_prompts(self, prompt, num_prompts=None):
+        if isinstance(prompt, str) and prompt:
+            prompt = _parsed(prompt, self.parser_config)
+        return super().sample_prompts(prompt, num_prompts)
+
+
+def wildcard_values(library: TagLibrary) -> dict[str, list[str]]:
+    """One wildcard per category. A fragment with a {prompt} slot cannot stand alone, so its label is used."""
+    return {c.name: [t.label.lower() if SLOT in t.prompt else t.prompt for t in c] for c in library}
+
+
+class TemplateExpander:
+    """Expand templates against a tag library and wildcard folders (dynamicprompts underneath)."""
+
+    def __init__(self, library: TagLibrary | None = None, wildcard_dirs: Iterable[str | Path] = ()):
+        from workbench.prompts.compose import default_library
+
+        self.library = library or default_library()
+        roots: list = [wildcard_values(self.library)]
+        for folder in [shipped_tags_dir() / "wildcards", *map(Path, wildcard_dirs)]:
+            if folder.is_dir():
+                roots.append(folder)
+            elif folder != shipped_tags_dir() / "wildcards":
+                raise FileNotFoundError(f"wildcard folder {folder} does not exist; pass a folder of .txt files")
+        self._manager = WildcardManager(root_map={"": roots})
+
+    def wildcards(self) -> list[str]:
+        return sorted(self._manager.get_collection_names())
+
+    def expand(self, template: str, mode: Mode = "combinatorial", n: int | None = None, seed: int | None = 0) -> list[str]:
+        """All combinations (capped at `n`, default 1000) or `n` random picks seeded by `seed`."""
+        if not isinstance(template, str) or not template.strip():
+            raise ValueError("template is empty; write a prompt such as 'a {red|blue} house, __decades__'")
+        self._check_wildcards(template)
+        if mode == "combinatorial":
+            cap = DEFAULT_CAP if n is None else n
+            if cap < 1:
+                raise ValueError(f"the cap must be at least 1, not {cap}")
+            context = _ParseOnceContext(wildcard_manager=self._manager, default_sampling_method=SamplingMethod.COMBINATORIAL)
+            return [str(p) for p in context.sample_prompts(template, cap)]
+        if mode == "random":
+            count = 1 if n is None else n
+            if count < 1:
+                raise ValueError(f"the number of prompts must be at least 1, not {count}")
+            context = _ParseOnceContext(wildcard_manager=self._manager, default_sampling_method=SamplingMethod.RANDOM,
+                                        rand=random.Random(seed))
+            return [str(p) for p in context.sample_prompts(template, count)]
+        raise ValueError(f"mode must be 'combinatorial' or 'random', not {mode!r}")
+
+    def _check_wildcards(self, template: str) -> None:
+        """dynamicprompts leaves an unknown wildcard in the text as is; we say so instead."""
+        known = set(self.wildcards())
+        for name in re.findall(r"__([\w/*\-]+)__", template):
+            if "*" not in name and name not in known:
+                raise ValueError(f"unknown wildcard __{name}__; known wildcards: {', '.join(sorted(known))}")
+
+
+def expand(template: str, mode: Mode = "combinatorial", n: int | None = None, seed: int | None = 0,
+           library: TagLibrary | None = None) -> list[str]:
+    """Expand a template with the shipped (or given) tag library; see `TemplateExpander.expand`."""
+    return TemplateExpander(library).expand(template, mode, n, seed)
