@@ -1,0 +1,65 @@
+"""The `workbench` command: output, JSON, and exit status 2 with a one-line reason on stderr."""
+
+import json
+
+import pytest
+
+from workbench.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compose_prints_prompt_tokens_and_modifiers(capsys):
+    code, out, _ = run(capsys, "compose", "a lighthouse", "--tag", "render_engines:octane-render", "--tag", "decades:1960s")
+    assert code == 0
+    assert "prompt:    a lighthouse, octane render, 1960s" in out
+    assert "modifiers: render_engines:octane-render, decades:1960s" in out
+
+
+def test_compose_json_is_a_composition(capsys):
+    from workbench.prompts import Composition
+
+    code, out, _ = run(capsys, "compose", "a lighthouse", "--tag", "mediums:lino-cut", "--json")
+    assert code == 0 and Composition.from_dict(json.loads(out)).modifiers[0].ref == "mediums:lino-cut"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["compose", "a castle by Greg Rutkowski"], "Greg Rutkowski"),
+    (["compose", "a castle", "--tag", "decades:1961s"], "unknown tag '1961s'"),
+    (["compose", ""], "subject is empty"),
+    (["tags", "list", "--category", "nope"], "unknown category 'nope'"),
+])
+def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("workbench: error: ") and message in err and err.count("\n") == 1
+
+
+def test_warn_only_composes_and_warns(capsys):
+    code, out, err = run(capsys, "compose", "a castle by Greg Rutkowski", "--warn-only")
+    assert code == 0 and "a castle by Greg Rutkowski" in out and "warning:" in err
+
+
+def test_tags_list_by_category(capsys):
+    code, out, _ = run(capsys, "tags", "list", "--category", "decades")
+    assert code == 0 and out.startswith("decades") and "1960s" in out and "octane" not in out
+
+
+def test_tags_import_then_use(capsys, tmp_path):
+    csv = tmp_path / "styles.csv"
+    csv.write_text("name,prompt,negative_prompt\nNoir,\"{prompt}, film noir\",color\n")
+    code, out, _ = run(capsys, "tags", "import", str(csv), "--format", "a1111", "--category", "mine", "--out", str(tmp_path / "lib"))
+    assert code == 0
+    code, out, _ = run(capsys, "--tags-dir", str(tmp_path / "lib"), "compose", "a street", "--tag", "mine:noir", "--json")
+    assert json.loads(out)["prompt"] == "a street, film noir"
+    assert json.loads(out)["negative_prompt"] == "color"
+
+
+def test_expand_random_is_seeded(capsys):
+    _, first, _ = run(capsys, "expand", "a {red|blue|green} __decades__ house", "--random", "5", "--seed", "7")
+    _, again, _ = run(capsys, "expand", "a {red|blue|green} __decades__ house", "--random", "5", "--seed", "7")
+    assert first == again and len(first.splitlines()) == 5

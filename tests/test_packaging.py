@@ -1,0 +1,43 @@
+"""Packaging: `import workbench` stays light, and the wheel carries the tag files."""
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "diffusers", "open_clip", "umap", "transformers", "plotly", "ipywidgets")
+
+
+def test_import_workbench_does_not_import_heavy_libraries():
+    code = ("import sys, workbench, workbench.prompts, workbench.cli; "
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "workbench").rglob("__init__.py")}
+    assert found <= listed, f"add to pyproject [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_tag_files_and_finds_them(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("prompt_workbench-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "workbench/style_tags/render_engines.yaml" in names
+    assert "workbench/style_tags/policy/opt_out.yaml" in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = ("import workbench, workbench.prompts as p; assert workbench.__file__.startswith(%r), workbench.__file__; "
+            "print(len(p.TagLibrary.default()), p.compose('a fox', ['decades:1960s']).prompt)" % str(site))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("a fox, 1960s")
