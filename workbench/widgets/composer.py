@@ -1,0 +1,84 @@
+"""The Composer widget: a subject box, one searchable picker per category, a live preview.
+
+    from workbench.widgets import Composer
+    composer = Composer("a lighthouse")
+    composer                 # shows the widget in JupyterLab
+    composer.result          # the Composition, for the next cell
+
+A thin ipywidgets view over `ComposerState`: every control writes into the state,
+and the preview re-renders from the state's escaped HTML when it changes.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as w
+
+from workbench.widgets.composer_state import ComposerState
+
+
+class Composer:
+    """Compose a prompt from modifier libraries, in a notebook. State lives in `.state`."""
+
+    def __init__(self, subject: str = "", tags=(), negative: str = "", **state_kwargs):
+        self.state = ComposerState(subject, tags, negative, **state_kwargs)
+        self._widget: w.Widget | None = None
+
+    @property
+    def result(self):
+        """The current Composition (None while the subject is empty or the prompt is refused)."""
+        return self.state.result
+
+    @property
+    def widget(self) -> w.Widget:
+        if self._widget is None:
+            self._widget = self._build()
+        return self._widget
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    # --- view ---------------------------------------------------------------------------------
+    def _build(self) -> w.Widget:
+        state = self.state
+        subject = w.Text(value=state.subject, placeholder="what the image shows, e.g. a lighthouse at dusk",
+                         description="Subject", layout=w.Layout(width="100%"))
+        negative = w.Text(value=state.negative, placeholder="what to avoid (optional)", description="Negative",
+                          layout=w.Layout(width="100%"))
+        subject.observe(lambda change: setattr(state, "subject", change["new"]), names="value")
+        negative.observe(lambda change: setattr(state, "negative", change["new"]), names="value")
+
+        pickers = []
+        for category in state.library:
+            pickers.append(self._picker(category.name, category.label))
+        preview = w.HTML(state.preview_html())
+        preview.add_class("wb-composer-preview")
+        state.observe(lambda s: setattr(preview, "value", s.preview_html()))
+        grid = w.GridBox(pickers, layout=w.Layout(grid_template_columns="repeat(3, minmax(220px, 1fr))", grid_gap="6px"))
+        box = w.VBox([subject, grid, negative, preview])
+        box.add_class("wb-composer")
+        return box
+
+    def _picker(self, category: str, label: str) -> w.Widget:
+        state = self.state
+        search = w.Text(placeholder=f"search {label.lower()}", layout=w.Layout(width="100%"))
+        select = w.SelectMultiple(options=state.options(category), value=tuple(state.picked(category)),
+                                  rows=6, layout=w.Layout(width="100%"))
+        select.add_class(f"wb-picker-{category}")
+        refreshing = False
+
+        def on_search(change):
+            nonlocal refreshing
+            refreshing = True  # replacing options would otherwise report an empty selection
+            select.options = state.options(category, change["new"])
+            select.value = tuple(state.picked(category))
+            refreshing = False
+
+        def on_select(change):
+            if not refreshing:
+                state.pick(category, change["new"])
+
+        search.observe(on_search, names="value")
+        select.observe(on_select, names="value")
+        return w.VBox([w.HTML(f"<b>{label}</b>"), search, select])
