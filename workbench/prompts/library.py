@@ -199,7 +199,7 @@ class TagLibrary:
             raise UnknownTagError(f"unknown category {category_name!r}; categories are: {', '.join(self.categories)}")
         tag = category.tags.get(tag_id)
         if tag is None:
-            near = [t.id for t in category if tag_id.lower() in t.id or t.id in tag_id.lower()][:5]
+            near = close_ids(tag_id, list(category.tags))
             hint = f"; did you mean {', '.join(near)}?" if near else f"; see `workbench tags list --category {category_name}`"
             raise UnknownTagError(f"unknown tag {tag_id!r} in category {category_name!r}{hint}")
         return tag
@@ -207,6 +207,16 @@ class TagLibrary:
     def search(self, query: str = "", category: str | None = None) -> list[Tag]:
         cats = [self.categories[category]] if category else list(self)
         return [t for c in cats for t in c if t.matches(query)]
+
+
+def close_ids(typed: str, ids: list[str]) -> list[str]:
+    """Ids the user probably meant: same letters ignoring '-', a prefix, or a near spelling."""
+    import difflib
+
+    bare = typed.lower().replace("-", "").replace(" ", "")
+    near = [i for i in ids if i.replace("-", "") == bare or i.startswith(typed.lower()) or typed.lower() in i]
+    near += [i for i in difflib.get_close_matches(typed.lower(), ids, n=3, cutoff=0.75) if i not in near]
+    return near[:5]
 
 
 def parse_ref(ref: str) -> tuple[str, str]:

@@ -1,0 +1,141 @@
+"""The main job, end to end and offline: `workbench demo --out DIR` (also `make demo`).
+
+Runs the workbench's journey on the embedded toy-world model and writes an HTML
+report (grids, map, charts, executed notebooks) into DIR. Each step is a function
+that adds a section to the report; a step that fails is reported in the page and on
+stderr, and the others still run, so one broken part never hides the rest.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@dataclass
+class Section:
+    title: str
+    body: str = ""  # trusted HTML built by the step, user text escaped
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class Report:
+    out: Path
+    sections: list[Section] = field(default_factory=list)
+
+    def write(self) -> Path:
+        parts = []
+        for s in self.sections:
+            status = f"<p class='err'>failed: {html.escape(s.error)}</p>" if s.error else ""
+            parts.append(f"<section><h2>{html.escape(s.title)} <small>{s.seconds:.1f} s</small></h2>{status}{s.body}</section>")
+        page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Prompt Workbench demo</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
+section{{margin-bottom:2.5em}} small{{color:#888;font-weight:normal}} .err{{color:#c62828}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}}
+img{{image-rendering:pixelated;max-width:100%}} code{{background:#f4f4f4;padding:1px 4px}}</style></head>
+<body><h1>Prompt Workbench: demo report</h1>
+<p>Made offline on the embedded toy-world model by <code>workbench demo</code>.</p>
+{''.join(parts)}</body></html>"""
+        path = self.out / "index.html"
+        path.write_text(page, encoding="utf-8")
+        return path
+
+
+def step_compose(out: Path) -> str:
+    from workbench.prompts import compose
+    from workbench.prompts.templates import expand
+
+    rows = []
+    examples = [("a lighthouse on a cliff", ["render_engines:octane-render", "decades:1960s"]),
+                ("a red circle on a white background", ["mediums:lino-cut"]),
+                ("a fox in the snow", ["mediums:wood-cut", "film:ilford-hp5", "lighting:golden-hour"])]
+    for subject, tags in examples:
+        c = compose(subject, tags)
+        rows.append(f"<tr><td>{html.escape(subject)}</td><td>{html.escape(', '.join(tags))}</td>"
+                    f"<td>{html.escape(c.prompt)}</td><td>{c.tokens}</td></tr>")
+    prompts = expand("a {red|blue} {circle|star}, __decades__", n=8)
+    try:
+        compose("a castle by greg rutkowski")
+        refusal = "(not refused: check the policy files)"
+    except ValueError as err:
+        refusal = str(err)
+    return ("<table><tr><th>subject</th><th>tags</th><th>composed prompt</th><th>tokens</th></tr>" + "".join(rows)
+            + "</table><p>Template <code>a {red|blue} {circle|star}, __decades__</code> expands to "
+            + html.escape("; ".join(prompts)) + " ...</p>"
+            + f"<p>Refused: <i>{html.escape(refusal)}</i></p>")
+
+
+def step_notebooks(out: Path) -> str:
+    """Execute every notebook in a fresh kernel and keep the executed copies (HTML and .ipynb)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    target = out / "notebooks"
+    target.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        status = "ok"
+        try:
+            NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
+        except Exception as err:  # keep the partial notebook: it shows where it stopped
+            status = f"failed: {type(err).__name__}"
+        nbformat.write(nb, target / path.name)
+        body, _ = HTMLExporter().from_notebook_node(nb)
+        (target / f"{path.stem}.html").write_text(body, encoding="utf-8")
+        rows.append(f"<tr><td><a href='notebooks/{path.stem}.html'>{html.escape(path.name)}</a></td>"
+                    f"<td>{html.escape(status)}</td><td>{time.perf_counter() - start:.1f} s</td></tr>")
+    return "<table><tr><th>notebook</th><th>status</th><th>time</th></tr>" + "".join(rows) + "</table>"
+
+
+STEPS: list[tuple[str, Callable[[Path], str]]] = [
+    ("Compose prompts", step_compose),
+    ("Notebooks, executed", step_notebooks),
+]
+
+
+def run_demo(out: str | Path, steps=None) -> Report:
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report(out)
+    for title, step in tqdm(steps or STEPS, desc="demo", unit="step"):
+        start = time.perf_counter()
+        section = Section(title)
+        try:
+            section.body = step(out)
+        except Exception as err:
+            section.error = f"{type(err).__name__}: {err}"
+            traceback.print_exc()
+        section.seconds = time.perf_counter() - start
+        report.sections.append(section)
+        report.write()  # after every step: an interrupted demo still leaves a readable report
+    return report
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="run the offline demo on the embedded model and write an HTML report")
+    p.add_argument("--out", default="demo-out", help="folder for the report (default: demo-out)")
+
+    def run(args) -> int:
+        start = time.perf_counter()
+        report = run_demo(args.out)
+        failed = [s.title for s in report.sections if s.error]
+        print(f"demo finished in {time.perf_counter() - start:.0f} s; open the report: {(report.out / 'index.html').resolve()}")
+        if failed:
+            print(f"workbench: error: these demo steps failed: {', '.join(failed)} (details in the report)", file=sys.stderr)
+        return 1 if failed else 0
+
+    p.set_defaults(func=run)
