@@ -1,0 +1,198 @@
+"""The image generator: requests in, stored images out, each reproducible on its own.
+
+    gen = ImageGenerator(store="runs/")                 # the embedded toy-world model
+    images = gen.generate(gen.requests("a red circle", seeds="0-8"))
+
+For every request the steps are:
+1. look it up in the store by its content address (identical requests are not recomputed);
+2. group the rest into batches that share steps, guidance, size and scheduler;
+3. draw each image's starting latent from its own CPU generator (see `seeds.py`);
+4. run the pipeline on the batch, and
+5. commit every image of the batch to the store (PNG with provenance, then the catalogue
+   row) before the next batch starts, so an interrupted run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from workbench.generation.loading import LoadedModel, load_model, versions
+from workbench.generation.seeds import check_seed, initial_latent, parse_seeds
+from workbench.store.record import GenerationRequest, ImageRecord
+
+MAX_STEPS = 1000
+
+
+@dataclass
+class GeneratedImage:
+    """One image and its record; `path` is set when it lives in a store, `cached` when it came from there."""
+
+    record: ImageRecord
+    image: object  # PIL.Image.Image
+    path: Path | None = None
+    cached: bool = False
+
+    @property
+    def request(self) -> GenerationRequest:
+        return self.record.request
+
+    def _repr_png_(self):
+        import io
+
+        buf = io.BytesIO()
+        self.image.save(buf, format="PNG")
+        return buf.getvalue()
+
+
+def check_request(req: GenerationRequest, vae_scale: int = 8) -> None:
+    """Refuse requests the pipeline would fail on late or silently 'correct'."""
+    check_seed(req.seed)
+    if req.variation_seed is not None:
+        check_seed(req.variation_seed, "variation seed")
+    if not isinstance(req.steps, int) or not 1 <= req.steps <= MAX_STEPS:
+        raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, not {req.steps!r}")
+    if not req.guidance >= 0:  # also catches NaN
+        raise ValueError(f"guidance must be 0 or more (1 turns classifier-free guidance off), not {req.guidance!r}")
+    for side, value in (("width", req.width), ("height", req.height)):
+        if not isinstance(value, int) or value < vae_scale or value % vae_scale:
+            raise ValueError(f"{side} {value!r} must be a positive multiple of {vae_scale} for this model "
+                             f"(e.g. {max(vae_scale, (int(value or 0) // vae_scale) * vae_scale)})")
+    if not 0.0 <= req.variation_strength <= 1.0:
+        raise ValueError(f"variation strength must be between 0 and 1, not {req.variation_strength}")
+
+
+class ImageGenerator:
+    """Seeded, batch-invariant, stored text-to-image generation over any diffusers pipeline."""
+
+    def __init__(self, model: str | LoadedModel | None = None, *, store=None, device: str | None = None,
+                 dtype: str | None = None, trust_pickle: bool = False, max_batch: int | None = None,
+                 progress: bool = True):
+        from workbench.store.catalogue import RunStore
+
+        self.model = model if isinstance(model, LoadedModel) else load_model(
+            model, device=device, dtype=dtype, trust_pickle=trust_pickle)
+        self.store = RunStore(store) if isinstance(store, (str, Path)) else store
+        self.max_batch = max_batch or (9 if self.model.device == "cpu" else 32)
+        self.progress = progress
+        self._versions = versions()
+
+    # --- building requests -------------------------------------------------------------------------
+    @property
+    def pipeline(self):
+        return self.model.pipeline
+
+    @property
+    def native_size(self) -> int:
+        unet = self.pipeline.unet
+        return int(unet.config.sample_size) * self.vae_scale
+
+    @property
+    def vae_scale(self) -> int:
+        return int(getattr(self.pipeline, "vae_scale_factor", 8))
+
+    def requests(self, prompt, seeds="0-8", *, steps: int = 25, guidance: float = 7.5, width: int | None = None,
+                 height: int | None = None, negative_prompt: str | None = None, variation_seed: int | None = None,
+                 variation_strength: float = 0.0) -> list[GenerationRequest]:
+        """Requests for one prompt (text or a Composition) over seeds (`"0-8"`, a list, or an int)."""
+        modifiers: tuple = ()
+        if hasattr(prompt, "modifiers"):  # a Composition: keep what it applied
+            modifiers = tuple((m.category, m.id) for m in prompt.modifiers)
+            negative_prompt = prompt.negative_prompt if negative_prompt is None else negative_prompt
+            prompt = prompt.prompt
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("prompt is empty; describe the image, or compose one with workbench.prompts.compose")
+        size = self.native_size
+        return [GenerationRequest(model=self.model.name, prompt=prompt, negative_prompt=negative_prompt or "",
+                                  seed=seed, steps=steps, guidance=float(guidance), width=width or size,
+                                  height=height or size, scheduler=type(self.pipeline.scheduler).__name__,
+                                  variation_seed=variation_seed, variation_strength=float(variation_strength),
+                                  modifiers=modifiers)
+                for seed in parse_seeds(seeds)]
+
+    # --- generating ----------------------------------------------------------------------------------
+    def generate(self, requests: Sequence[GenerationRequest], *, run: int | None = None,
+                 compositions: dict | None = None, callback=None) -> list[GeneratedImage]:
+        """Make (or fetch) every request's image, in order. See the module docstring for the steps."""
+        from tqdm.auto import tqdm
+
+        # 1. Check inputs, and serve what the store already has
+        for req in requests:
+            check_request(req, self.vae_scale)
+        results: list[GeneratedImage | None] = [self._cached(req) for req in requests]
+        todo = [i for i, r in enumerate(results) if r is None]
+
+        # 2. Batches of requests that can share one pipeline call
+        groups: dict[tuple, list[int]] = {}
+        for i in todo:
+            r = requests[i]
+            groups.setdefault((r.steps, r.guidance, r.width, r.height, r.scheduler), []).append(i)
+        batches = [idx[k:k + self.max_batch] for idx in groups.values() for k in range(0, len(idx), self.max_batch)]
+
+        bar = tqdm(total=len(requests), initial=len(requests) - len(todo), desc="images", unit="img",
+                   disable=not self.progress)
+        try:
+            for batch in batches:
+                made = self._run_batch([requests[i] for i in batch], callback)
+                for position, (i, (image, seconds, flagged)) in enumerate(zip(batch, made)):
+                    # 5. Commit each image before the next batch
+                    composition = (compositions or {}).get(requests[i].prompt)
+                    results[i] = self._commit(requests[i], image, seconds, position, len(batch), composition, run,
+                                              flagged)
+                    bar.update(1)
+        finally:
+            bar.close()
+        return results  # type: ignore[return-value]
+
+    def _cached(self, req: GenerationRequest) -> GeneratedImage | None:
+        if self.store is None:
+            return None
+        stored = self.store.get(req.key(self.model.hash))
+        if stored is None:
+            return None
+        return GeneratedImage(stored.record, stored.image(), stored.path, cached=True)
+
+    def _run_batch(self, batch: list[GenerationRequest], callback=None) -> list[tuple[object, float, bool]]:
+        import torch
+
+        pipe, first = self.pipeline, batch[0]
+        # 3. One CPU generator per image for its starting latent, then to the device
+        shape = (pipe.unet.config.in_channels, first.height // self.vae_scale, first.width // self.vae_scale)
+        latents = torch.stack([initial_latent(r.seed, shape, r.variation_seed, r.variation_strength) for r in batch])
+        latents = latents.to(self.model.device, dtype=pipe.unet.dtype)
+        # Schedulers that add noise while stepping (ancestral) draw it per image too.
+        generators = [torch.Generator("cpu").manual_seed(r.seed) for r in batch]
+        # 4. The pipeline call
+        start = time.perf_counter()
+        kwargs = {"callback_on_step_end": callback} if callback else {}
+        with torch.inference_mode():
+            out = pipe(prompt=[r.prompt for r in batch], negative_prompt=[r.negative_prompt for r in batch],
+                       num_inference_steps=first.steps, guidance_scale=first.guidance, width=first.width,
+                       height=first.height, latents=latents, generator=generators, output_type="pil", **kwargs)
+        seconds = (time.perf_counter() - start) / len(batch)
+        # The model's own safety checker (when it has one) has already blanked flagged images.
+        flagged = getattr(out, "nsfw_content_detected", None) or [False] * len(batch)
+        return [(img, seconds, bool(nsfw)) for img, nsfw in zip(out.images, flagged)]
+
+    def _commit(self, req, image, seconds, index, size, composition, run, flagged=False) -> GeneratedImage:
+        record = ImageRecord(request=req, model_hash=self.model.hash, versions=self._versions,
+                             device=self.model.device, dtype=self.model.dtype, duration_s=round(seconds, 4),
+                             batch_index=index, batch_size=size,
+                             composition=composition.to_dict() if hasattr(composition, "to_dict") else composition,
+                             extra={"safety_checker_flagged": True} if flagged else {})
+        if self.store is None:
+            return GeneratedImage(record, image)
+        stored = self.store.put(record, image, run=run)
+        return GeneratedImage(stored.record, image, stored.path)
+
+
+def generate_images(prompt, seeds="0-8", model=None, store=None, **kwargs) -> list[GeneratedImage]:
+    """One-call convenience: `generate_images("a red circle", seeds="0-8")`."""
+    gen = ImageGenerator(model, store=store)
+    return gen.generate(gen.requests(prompt, seeds, **kwargs))
+
+
+def seeds_of(images: Iterable[GeneratedImage]) -> list[int]:
+    return [g.request.seed for g in images]

@@ -1,0 +1,172 @@
+"""Load a text-to-image model: the embedded toy world, a hub id, a diffusers folder or one file.
+
+    load_model()                                   # the embedded toy-world model (the default)
+    load_model("stabilityai/sd-turbo")             # a hub id (from the local cache when offline)
+    load_model("models/my-sd15/")                  # a diffusers folder (model_index.json)
+    load_model("models/dreamshaper.safetensors")   # a single-file checkpoint
+
+Device and dtype default to what the machine does well: CUDA with float16 (bfloat16 where
+supported), Apple MPS with float16, else CPU with float32; both can be overridden.
+Pickle checkpoints (.ckpt, .bin, .pt) can run code when loaded, so they are refused unless
+the caller passes `trust_pickle=True`. A model's own safety checker is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+TOY_WORLD = "toyworld"  # the name the embedded model is recorded under
+PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """The model is neither a local path nor available from the hub or its cache."""
+
+
+class UnsafeCheckpointError(ValueError):
+    """A pickle checkpoint was given without `trust_pickle=True`."""
+
+
+@dataclass
+class LoadedModel:
+    """A diffusers pipeline with what the records need to say about it."""
+
+    pipeline: object
+    name: str  # as the user named it ("toyworld", a hub id, a path)
+    hash: str  # sha256 over the weight files (first 16 hex digits), "" when unknown
+    device: str
+    dtype: str
+
+
+def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
+    """(device, dtype) to use: the caller's choice, else the best the machine offers."""
+    import torch
+
+    if device is None:
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    if dtype is None:
+        if device.startswith("cuda"):
+            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        else:
+            dtype = "float16" if device == "mps" else "float32"
+    if dtype not in ("float32", "float16", "bfloat16"):
+        raise ValueError(f"dtype must be float32, float16 or bfloat16, not {dtype!r}")
+    return device, dtype
+
+
+def weights_hash(paths: list[Path]) -> str:
+    """sha256 over the weight files' bytes, shortened to 16 hex digits (A1111 shows 10)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16] if paths else ""
+
+
+def _is_hub_id(name: str) -> bool:
+    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).exists()
+
+
+def _from_folder(folder: Path, torch_dtype):
+    from diffusers import DiffusionPipeline
+
+    if not (folder / "model_index.json").is_file():
+        raise ModelNotFoundError(f"{folder} is a folder but not a diffusers model (no model_index.json); "
+                                 "save one with pipeline.save_pretrained(folder) or pass a .safetensors file")
+    return DiffusionPipeline.from_pretrained(str(folder), dtype=torch_dtype, local_files_only=True)
+
+
+def _from_single_file(path: Path, torch_dtype, config: str | None, trust_pickle: bool):
+    from diffusers import StableDiffusionPipeline
+
+    if path.suffix.lower() in PICKLE_SUFFIXES and not trust_pickle:
+        raise UnsafeCheckpointError(
+            f"{path.name} is a pickle checkpoint, which can run arbitrary code when loaded; "
+            "convert it to .safetensors, or pass trust_pickle=True (CLI: --trust-pickle) if you trust its source")
+    if path.suffix.lower() not in PICKLE_SUFFIXES | {".safetensors"}:
+        raise ValueError(f"{path.name}: unknown checkpoint type; expected .safetensors (or a trusted .ckpt)")
+    kwargs = {"torch_dtype": torch_dtype, "local_files_only": True}
+    if config:
+        kwargs["config"] = config
+    try:
+        return StableDiffusionPipeline.from_single_file(str(path), **kwargs)
+    except (OSError, ValueError) as err:
+        raise ModelNotFoundError(
+            f"could not load {path.name} as a single-file Stable Diffusion checkpoint ({err}). Offline, diffusers "
+            "needs the matching model configuration: pass config=<a diffusers folder of the same architecture>") from None
+
+
+def _from_hub(model_id: str, torch_dtype):
+    from diffusers import DiffusionPipeline
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    try:
+        return DiffusionPipeline.from_pretrained(model_id, dtype=torch_dtype, local_files_only=offline)
+    except Exception as err:  # the hub client raises many types (OSError, HTTP errors, LocalEntryNotFound)
+        raise ModelNotFoundError(
+            f"model {model_id!r} is not in the local cache and the hub could not be reached ({type(err).__name__}). "
+            f"On a connected machine run `hf download {model_id}` and copy the cache folder "
+            "(~/.cache/huggingface) here, or save the model with save_pretrained and pass that folder") from None
+
+
+def load_model(model: str | os.PathLike | None = None, *, device: str | None = None, dtype: str | None = None,
+               trust_pickle: bool = False, config: str | None = None) -> LoadedModel:
+    """Load any diffusers text-to-image model; `None` or "toyworld" is the embedded toy-world model."""
+    import torch
+
+    device, dtype = pick_device(device, dtype)
+    torch_dtype = getattr(torch, dtype)
+    name = TOY_WORLD if model in (None, TOY_WORLD) else str(model)
+    if name == TOY_WORLD:
+        from workbench.toyworld.paths import PIPELINE_DIR, is_trained
+
+        if not is_trained():
+            raise ModelNotFoundError(f"the embedded toy-world model is missing from {PIPELINE_DIR}; "
+                                     "reinstall prompt-workbench or run `workbench toyworld train --out DIR`")
+        path = PIPELINE_DIR
+    else:
+        path = Path(name).expanduser()
+    if path.is_dir():
+        pipeline = _from_folder(path, torch_dtype)
+        weights = [p for p in path.rglob("*") if p.suffix in (".safetensors", ".bin")]
+    elif path.is_file():
+        pipeline = _from_single_file(path, torch_dtype, config, trust_pickle)
+        weights = [path]
+    elif _is_hub_id(name):
+        pipeline = _from_hub(name, torch_dtype)
+        weights = []
+    else:
+        raise ModelNotFoundError(f"no model at {name!r}: not a file, not a folder and not a hub id like 'org/name'")
+    pipeline = pipeline.to(device)
+    pipeline.set_progress_bar_config(disable=True)  # we show our own progress over whole runs
+    return LoadedModel(pipeline, name, weights_hash(weights), device, dtype)
+
+
+def model_config_summary(pipeline) -> dict:
+    """Component classes, for records and error messages."""
+    return {k: type(v).__name__ for k, v in pipeline.components.items() if v is not None}
+
+
+def versions() -> dict:
+    """Library versions that decide pixels, for every record."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("prompt-workbench", "torch", "diffusers", "transformers", "open_clip_torch"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+__all__ = ["load_model", "LoadedModel", "ModelNotFoundError", "UnsafeCheckpointError", "pick_device"]

@@ -1,0 +1,90 @@
+"""Seeds and starting noise: one CPU generator per image, so batches never change an image.
+
+Peers' trackers are full of "same seed, different image" (A1111 #376, ComfyUI #165,
+diffusers #2659): when a batch's noise is drawn from one generator, image k of the batch
+depends on the batch. Here every image's starting latent is drawn from its own
+`torch.Generator("cpu").manual_seed(seed)`, on the CPU whatever the device (CUDA and
+CPU generators give different numbers), and only then moved to the device.
+
+Variation seeds follow A1111 and InvokeAI: the noise is the spherical interpolation
+between the seed's noise and the variation seed's noise, at the given strength.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed, what: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        try:
+            if isinstance(seed, str) and seed.strip().lstrip("-").isdigit():
+                seed = int(seed)
+            else:
+                raise TypeError
+        except TypeError:
+            raise ValueError(f"{what} must be a whole number from 0 to {MAX_SEED}, not {seed!r}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{what} {seed} is out of range; use a number from 0 to {MAX_SEED} (2**32-1)")
+    return seed
+
+
+def parse_seeds(spec: str | int | Iterable[int]) -> list[int]:
+    """Seeds from `"0-8"`, `"1,5,9"`, `"0-3,10"`, an int, or a list; each checked, order kept."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return [check_seed(spec)]
+    if not isinstance(spec, str):
+        seeds = [check_seed(s) for s in spec]
+        if not seeds:
+            raise ValueError("no seeds given; pass e.g. range(9) or '0-8'")
+        return seeds
+    seeds: list[int] = []
+    for part in (p.strip() for p in spec.split(",")):
+        match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        if match:
+            first, last = (check_seed(int(g)) for g in match.groups())
+            if last < first:
+                raise ValueError(f"seed range {part!r} is empty (it counts down); write it as {last}-{first}")
+            if last - first >= 100_000:
+                raise ValueError(f"seed range {part!r} has {last - first + 1:,} seeds; ask for at most 100,000 at once")
+            seeds.extend(range(first, last + 1))
+        elif part:
+            seeds.append(check_seed(part))
+    if not seeds:
+        raise ValueError(f"no seeds in {spec!r}; write seeds like '0-8' or '1,5,9'")
+    return seeds
+
+
+def seed_noise(seed: int, shape: tuple[int, ...]):
+    """Unit Gaussian noise of `shape` for one image, drawn on the CPU from its own generator."""
+    import torch
+
+    generator = torch.Generator("cpu").manual_seed(check_seed(seed))
+    return torch.randn(shape, generator=generator, dtype=torch.float32)
+
+
+def slerp(t: float, a, b):
+    """Spherical interpolation between two noise tensors (keeps the noise's norm, unlike a lerp)."""
+    import torch
+
+    a_flat, b_flat = a.flatten().double(), b.flatten().double()
+    cos = torch.clamp(torch.dot(a_flat, b_flat) / (a_flat.norm() * b_flat.norm()), -1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-6:  # nearly parallel: a lerp is exact enough and avoids 0/0
+        mixed = (1 - t) * a_flat + t * b_flat
+    else:
+        mixed = (torch.sin((1 - t) * omega) * a_flat + torch.sin(t * omega) * b_flat) / torch.sin(omega)
+    return mixed.reshape(a.shape).to(a.dtype)
+
+
+def initial_latent(seed: int, shape: tuple[int, ...], variation_seed: int | None = None, strength: float = 0.0):
+    """The starting latent of one image: its seed's noise, optionally slerped towards a variation seed's."""
+    if not 0.0 <= float(strength) <= 1.0:
+        raise ValueError(f"variation strength {strength} must be between 0 and 1")
+    noise = seed_noise(seed, shape)
+    if variation_seed is None or strength == 0:
+        return noise
+    return slerp(float(strength), noise, seed_noise(check_seed(variation_seed, "variation seed"), shape))
