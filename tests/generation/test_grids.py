@@ -1,0 +1,60 @@
+"""Grids, comparisons, search/replace, filmstrip on the tiny random model."""
+
+import numpy as np
+import pytest
+
+from workbench.generation.engine import ImageGenerator
+from workbench.generation.grids import compare_modifiers, compare_prompts, grid_image, search_replace, variation_grid
+from workbench.generation.variations import filmstrip
+
+
+@pytest.fixture
+def gen(tiny_model):
+    return ImageGenerator(tiny_model, progress=False)
+
+
+def test_variation_grid_is_3x3_by_default(gen):
+    grid = variation_grid(gen, "a red circle", steps=2)
+    assert (grid.rows, grid.cols) == (3, 3) and [r.request.seed for r in grid.results] == list(range(9))
+    img = grid.image()
+    assert img.width >= 3 * 160 and img.height >= 3 * 160
+
+
+def test_comparison_rows_share_seeds_and_differ_only_by_the_modifier(gen, library):
+    grid = compare_modifiers(gen, "a red circle", ["render_engines:octane-render", "decades:1980s"], "0-3", steps=2)
+    labels = [library.get(r).label for r in ("render_engines:octane-render", "decades:1980s")]
+    assert grid.rows == 3 and grid.row_titles == ["(none)", *labels]
+    for r in range(grid.rows):
+        assert [g.request.seed for g in grid.row(r)] == [0, 1, 2, 3]
+    prompts = [grid.row(r)[0].request.prompt for r in range(3)]
+    assert prompts == ["a red circle", "a red circle, octane render", "a red circle, 1980s"]
+    assert grid.row(1)[0].request.modifiers == (("render_engines", "octane-render"),)
+    # the same seed with the same prompt is the same image: the baseline row equals a fresh render
+    again = gen.generate(gen.requests("a red circle", seeds=2, steps=2))[0]
+    assert np.array_equal(np.asarray(again.image), np.asarray(grid.row(0)[2].image))
+
+
+def test_search_replace_requires_the_search_text():
+    assert search_replace("a red fox", "red", ["red", "blue"]) == ["a red fox", "a blue fox"]
+    with pytest.raises(ValueError, match="'green' does not occur in the prompt"):
+        search_replace("a red fox", "green", ["blue"])
+
+
+def test_prompt_comparison_grid(gen):
+    grid = compare_prompts(gen, "a red fox", "red", ["red", "blue, with commas, in it"], "0-1", steps=2)
+    assert grid.row(1)[0].request.prompt == "a blue, with commas, in it fox"
+
+
+def test_grid_image_checks_its_count():
+    from PIL import Image
+
+    with pytest.raises(ValueError, match="a 2x2 grid needs 4 images, got 3"):
+        grid_image([Image.new("RGB", (8, 8))] * 3, 2, 2)
+
+
+def test_filmstrip_goes_from_noise_to_the_final_image(gen):
+    frames = filmstrip(gen, "a red circle", seed=1, steps=6, at=[0, 5])
+    final = gen.generate(gen.requests("a red circle", seeds=1, steps=6))[0]
+    first, last = (np.asarray(f, dtype=float) for _, f in frames)
+    target = np.asarray(final.image, dtype=float)
+    assert np.abs(last - target).mean() < np.abs(first - target).mean()

@@ -1,0 +1,113 @@
+"""Teaching tools on top of the generator: CLIP rerank of candidates, and the denoising filmstrip.
+
+Rerank follows Craiyon/DALL-E Mini: make N candidates, score each against the prompt with
+CLIP, keep the best k, and keep the rejected ones visible with their scores, because
+seeing what was thrown away is half of the lesson.
+The filmstrip shows the model's current guess of the clean image at chosen steps, from
+noise to picture, by decoding the scheduler's predicted x0 at each step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from PIL import Image
+
+
+@dataclass
+class Reranked:
+    kept: list  # (GeneratedImage, CLIP score), best first
+    rejected: list  # (GeneratedImage, CLIP score), best first
+    prompt: str
+
+    def image(self) -> Image.Image:
+        from workbench.generation.grids import grid_image
+
+        everything = self.kept + self.rejected
+        cols = min(8, len(everything))
+        rows = -(-len(everything) // cols)
+        pad = [Image.new("RGB", everything[0][0].image.size, "white")] * (rows * cols - len(everything))
+        imgs = [self._marked(g.image, s, i < len(self.kept)) for i, (g, s) in enumerate(everything)] + pad
+        return grid_image(imgs, rows, cols, title=f"kept {len(self.kept)} of {len(everything)} by CLIP score: "
+                                                  f"{self.prompt}", cell=160)
+
+    @staticmethod
+    def _marked(img: Image.Image, score: float, kept: bool) -> Image.Image:
+        from PIL import ImageDraw
+
+        big = img.convert("RGB").resize((160, 160 * img.height // img.width), Image.NEAREST)
+        draw = ImageDraw.Draw(big)
+        colour = (46, 125, 50) if kept else (198, 40, 40)
+        draw.rectangle([0, 0, big.width - 1, big.height - 1], outline=colour, width=4)
+        draw.rectangle([0, big.height - 20, 70, big.height], fill=colour)
+        draw.text((4, big.height - 18), f"{score:.1f}", fill="white")
+        return big if kept else Image.blend(big, Image.new("RGB", big.size, "white"), 0.35)
+
+    def _repr_png_(self):
+        import io
+
+        buf = io.BytesIO()
+        self.image().save(buf, format="PNG")
+        return buf.getvalue()
+
+
+def rerank(generator, clip, prompt, n: int = 32, keep: int = 8, first_seed: int = 0, **kwargs) -> Reranked:
+    """Generate seeds first_seed..first_seed+n-1, keep the `keep` with the highest CLIP score."""
+    if not 1 <= keep <= n:
+        raise ValueError(f"keep must be between 1 and n={n}, not {keep}")
+    text = getattr(prompt, "prompt", prompt)
+    results = generator.generate(generator.requests(prompt, range(first_seed, first_seed + n), **kwargs))
+    scores = clip.clip_score([r.image for r in results], text)
+    ranked = sorted(zip(results, map(float, scores)), key=lambda pair: -pair[1])
+    return Reranked(ranked[:keep], ranked[keep:], text)
+
+
+def filmstrip(generator, prompt, seed: int = 0, steps: int = 25, at: Sequence[int] | None = None,
+              guidance: float = 7.5) -> list[tuple[int, Image.Image]]:
+    """(step, predicted clean image) pairs at the chosen steps (default: 8 evenly spaced), noise to picture."""
+    import torch
+
+    from workbench.generation.engine import ImageGenerator
+
+    pipe = generator.pipeline
+    at = sorted(set(at if at is not None else [round(i * (steps - 1) / 7) for i in range(8)]))
+    if not at or at[0] < 0 or at[-1] >= steps:
+        raise ValueError(f"filmstrip steps must be between 0 and {steps - 1}, got {list(at)}")
+    captured: dict[int, torch.Tensor] = {}
+    scheduler = pipe.scheduler
+    original_step = scheduler.step
+    counter = {"i": 0}
+
+    def step(model_output, timestep, sample, *args, **kwargs):
+        out = original_step(model_output, timestep, sample, *args, **kwargs)
+        i = counter["i"]
+        if i in at:
+            x0 = getattr(out, "pred_original_sample", None) if not isinstance(out, tuple) else None
+            if x0 is None:  # schedulers that do not report it: invert the forward process (epsilon models)
+                alpha = scheduler.alphas_cumprod[int(timestep)].to(sample.dtype)
+                x0 = (sample - (1 - alpha).sqrt() * model_output) / alpha.sqrt()
+            captured[i] = x0[-1:].detach().clone()  # the conditional half is last under CFG
+        counter["i"] += 1
+        return out
+
+    scheduler.step = step
+    try:  # without the store: a filmstrip must run the model even when the image is cached
+        bare = ImageGenerator(generator.model, store=None, progress=False)
+        bare.generate(bare.requests(prompt, seed, steps=steps, guidance=guidance))
+    finally:
+        scheduler.step = original_step
+    frames = []
+    for i in at:
+        with torch.no_grad():
+            latent = captured[i] / pipe.vae.config.scaling_factor
+            pixels = pipe.vae.decode(latent.to(pipe.vae.dtype)).sample
+        frames.append((i, pipe.image_processor.postprocess(pixels, output_type="pil")[0]))
+    return frames
+
+
+def filmstrip_image(frames: list[tuple[int, Image.Image]], title: str = "") -> Image.Image:
+    from workbench.generation.grids import grid_image
+
+    return grid_image([f for _, f in frames], 1, len(frames), col_titles=[f"step {i}" for i, _ in frames],
+                      title=title)
