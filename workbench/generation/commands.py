@@ -92,8 +92,8 @@ def _values(text: str | None) -> list[str]:
     return [v.strip() for v in next(csv.reader([text], skipinitialspace=True))]
 
 
-def _common(p) -> None:
-    p.add_argument("--seeds", default="0-8", help="seeds: a range like 0-8, or a list like 1,5,9 (default 0-8)")
+def _common(p, seeds: str) -> None:
+    p.add_argument("--seeds", default=seeds, help=f"seeds: a range like 0-8, or a list like 1,5,9 (default {seeds})")
     p.add_argument("--out", required=True, help="output folder (images, store, grid)")
     p.add_argument("--model", help="hub id, diffusers folder or .safetensors file (default: the toy-world model)")
     p.add_argument("--steps", type=int, default=25)
@@ -110,15 +110,12 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="seeded variations of a prompt, as images, a grid and a store")
     p.add_argument("prompt")
     p.add_argument("--negative", help="negative prompt")
-    _common(p)
+    _common(p, "0-8")
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("compare", help="a side-by-side grid: one row per modifier (or replacement), same seeds")
     p.add_argument("subject")
     p.add_argument("--vary", metavar="CATEGORY:ID1,ID2,...", help="modifiers to compare, one row each")
     p.add_argument("--replace", metavar="TEXT", help="text in the prompt to replace (Prompt S/R)")
     p.add_argument("--with", dest="with_", metavar="A,B,...", help="replacements for --replace")
-    _common(p)
-    p.set_defaults(func=cmd_compare, seeds="0-3")
-    for action in p._actions:
-        if action.dest == "seeds":
-            action.default = "0-3"
+    _common(p, "0-3")
+    p.set_defaults(func=cmd_compare)

@@ -114,8 +114,12 @@ class ImageGenerator:
 
     # --- generating ----------------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest], *, run: int | None = None,
-                 compositions: dict | None = None, callback=None) -> list[GeneratedImage]:
-        """Make (or fetch) every request's image, in order. See the module docstring for the steps."""
+                 compositions: dict | None = None, callback=None, on_image=None) -> list[GeneratedImage]:
+        """Make (or fetch) every request's image, in order. See the module docstring for the steps.
+
+        `callback` is passed to the pipeline as `callback_on_step_end`; `on_image(done, total)`
+        is called as images are served or committed (for progress bars in widgets).
+        """
         from tqdm.auto import tqdm
 
         # 1. Check inputs, and serve what the store already has
@@ -133,6 +137,9 @@ class ImageGenerator:
 
         bar = tqdm(total=len(requests), initial=len(requests) - len(todo), desc="images", unit="img",
                    disable=not self.progress)
+        done = len(requests) - len(todo)
+        if on_image:
+            on_image(done, len(requests))
         try:
             for batch in batches:
                 made = self._run_batch([requests[i] for i in batch], callback)
@@ -142,6 +149,9 @@ class ImageGenerator:
                     results[i] = self._commit(requests[i], image, seconds, position, len(batch), composition, run,
                                               flagged)
                     bar.update(1)
+                    done += 1
+                    if on_image:
+                        on_image(done, len(requests))
         finally:
             bar.close()
         return results  # type: ignore[return-value]

@@ -98,13 +98,13 @@ class Grid:
         return buf.getvalue()
 
 
-def variation_grid(generator, prompt, seeds="0-8", *, cols: int | None = None, **kwargs) -> Grid:
+def variation_grid(generator, prompt, seeds="0-8", *, cols: int | None = None, on_image=None, **kwargs) -> Grid:
     """Seeded variations of one prompt (or Composition), laid out as a near-square grid."""
     from workbench.generation.seeds import parse_seeds
 
     seeds = parse_seeds(seeds)
     results = generator.generate(generator.requests(prompt, seeds, **kwargs),
-                                 compositions=_compositions([prompt]))
+                                 compositions=_compositions([prompt]), on_image=on_image)
     cols = cols or max(1, round(len(seeds) ** 0.5))
     rows = -(-len(seeds) // cols)
     if rows * cols != len(seeds):
@@ -124,7 +124,7 @@ def search_replace(prompt: str, search: str, values: Sequence[str]) -> list[str]
 
 
 def compare_modifiers(generator, subject: str, vary: Sequence[str], seeds="0-3", *, base_tags: Sequence[str] = (),
-                      baseline: bool = True, library=None, policy=None, **kwargs) -> Grid:
+                      baseline: bool = True, library=None, policy=None, on_image=None, **kwargs) -> Grid:
     """Rows: the subject (with `base_tags`) plus each modifier in `vary`; columns: the same seeds."""
     from workbench.generation.seeds import parse_seeds
     from workbench.prompts.compose import compose, default_library
@@ -136,7 +136,7 @@ def compare_modifiers(generator, subject: str, vary: Sequence[str], seeds="0-3",
     comps = [compose(subject, [*base_tags, *([ref] if ref else [])], library=library, policy=policy)
              for _, ref in variants]
     requests = [req for c in comps for req in generator.requests(c, seeds, **kwargs)]
-    results = generator.generate(requests, compositions=_compositions(comps))
+    results = generator.generate(requests, compositions=_compositions(comps), on_image=on_image)
     return Grid(results, len(comps), len(seeds), [label for label, _ in variants], [f"seed {s}" for s in seeds],
                 comps[0].prompt if baseline else subject, [ref for _, ref in variants])
 

@@ -1,0 +1,136 @@
+"""State for the generation widgets: `VariationGridState` and `ModifierComparisonState`.
+
+Plain Python (no ipywidgets): the views in `generation_views.py` only mirror these. Each
+state holds its inputs, runs the generator, tracks progress, and keeps what was clicked,
+so tests drive a whole session without a browser.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+
+def reproduce_snippet(record) -> str:
+    """Python that makes exactly this image again (same model, prompt, seed, steps, guidance, size)."""
+    r = record.request
+    args = [f"{r.prompt!r}", f"seeds={r.seed}", f"steps={r.steps}", f"guidance={r.guidance}",
+            f"width={r.width}", f"height={r.height}"]
+    if r.negative_prompt:
+        args.append(f"negative_prompt={r.negative_prompt!r}")
+    if r.variation_seed is not None and r.variation_strength:
+        args += [f"variation_seed={r.variation_seed}", f"variation_strength={r.variation_strength}"]
+    return ("from workbench.generation.engine import ImageGenerator\n"
+            f"gen = ImageGenerator({r.model!r})\n"
+            f"image = gen.generate(gen.requests({', '.join(args)}))[0].image")
+
+
+class _Observable:
+    def __init__(self):
+        self._observers: list[Callable] = []
+        self.done, self.total, self.error = 0, 0, ""
+
+    def observe(self, callback: Callable) -> None:
+        self._observers.append(callback)
+
+    def _changed(self) -> None:
+        for callback in self._observers:
+            callback(self)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        self._changed()
+
+    def _generator(self):
+        if self.generator is None:
+            from workbench.generation.engine import ImageGenerator
+
+            self.generator = ImageGenerator(self.model, store=self.store, progress=False)
+        return self.generator
+
+
+class VariationGridState(_Observable):
+    """Seeded variations of a prompt or Composition; click a cell to see its record."""
+
+    def __init__(self, prompt=None, seeds="0-8", steps: int = 25, guidance: float = 7.5, *, model=None,
+                 store=None, generator=None):
+        super().__init__()
+        self.prompt, self.seeds, self.steps, self.guidance = prompt, seeds, steps, guidance
+        self.model, self.store, self.generator = model, store, generator
+        self.grid = None
+        self.selected: int | None = None
+
+    def run(self):
+        from workbench.generation.grids import variation_grid
+
+        self.error, self.selected = "", None
+        try:
+            if self.prompt is None or not str(getattr(self.prompt, "prompt", self.prompt)).strip():
+                raise ValueError("no prompt yet: compose one first (Composer().result) or type a prompt")
+            self.grid = variation_grid(self._generator(), self.prompt, self.seeds, steps=self.steps,
+                                       guidance=self.guidance, on_image=self._progress)
+        except (ValueError, FileNotFoundError) as err:
+            self.error = str(err)
+        self._changed()
+        return self.grid
+
+    @property
+    def results(self) -> list:
+        return self.grid.results if self.grid else []
+
+    def select(self, index: int | None) -> None:
+        if index is not None and not 0 <= index < len(self.results):
+            raise IndexError(f"no image {index}; the grid has {len(self.results)}")
+        self.selected = index
+        self._changed()
+
+    def details(self, index: int | None = None) -> dict | None:
+        """What the enlarged view shows: image, record JSON and a reproduce snippet."""
+        index = self.selected if index is None else index
+        if index is None:
+            return None
+        result = self.results[index]
+        return {"image": result.image, "record": json.dumps(result.record.to_dict(), indent=2, ensure_ascii=False),
+                "snippet": reproduce_snippet(result.record), "seed": result.request.seed}
+
+
+class ModifierComparisonState(_Observable):
+    """One row per picked modifier of a category (plus the baseline), the same seeds in every row."""
+
+    def __init__(self, subject: str = "", category: str = "render_engines", values=(), seeds="0-3", steps: int = 25,
+                 guidance: float = 7.5, *, base_tags=(), model=None, store=None, generator=None, library=None):
+        super().__init__()
+        from workbench.prompts.compose import default_library
+
+        self.library = library or default_library()
+        self.subject, self.seeds, self.steps, self.guidance = subject, seeds, steps, guidance
+        self.base_tags = list(base_tags)
+        self.model, self.store, self.generator = model, store, generator
+        self.category, self.values = category, list(values)
+        self.grid = None
+
+    @property
+    def categories(self) -> list[str]:
+        return list(self.library.categories)
+
+    def options(self) -> list[tuple[str, str]]:
+        if self.category not in self.library.categories:
+            return []
+        return [(t.label, t.id) for t in self.library.categories[self.category]]
+
+    def run(self):
+        from workbench.generation.grids import compare_modifiers
+        from workbench.prompts.policy import PolicyRefusal
+
+        self.error = ""
+        try:
+            if not self.values:
+                raise ValueError(f"pick at least one {self.category} value to compare")
+            refs = [f"{self.category}:{v}" for v in self.values]
+            self.grid = compare_modifiers(self._generator(), self.subject, refs, self.seeds, base_tags=self.base_tags,
+                                          library=self.library, steps=self.steps, guidance=self.guidance,
+                                          on_image=self._progress)
+        except (ValueError, KeyError, PolicyRefusal) as err:
+            self.error = str(err)
+        self._changed()
+        return self.grid

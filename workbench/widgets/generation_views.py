@@ -1,0 +1,154 @@
+"""Thin views over the generation states: `VariationGrid` and `ModifierComparison`.
+
+    grid = VariationGrid(composer.result)       # a Composition or a prompt
+    grid                                        # shows controls; press Generate
+    grid.state.results                          # the GeneratedImages, for the next cell
+"""
+
+from __future__ import annotations
+
+import html
+import io
+
+import ipywidgets as w
+
+from workbench.widgets.generation_state import ModifierComparisonState, VariationGridState
+
+
+def _png(image, size: int | None = None) -> bytes:
+    from PIL import Image
+
+    if size:
+        image = image.resize((size, size * image.height // image.width), Image.NEAREST)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class _View:
+    state_class = None
+
+    def __init__(self, *args, **kwargs):
+        self.state = self.state_class(*args, **kwargs)
+        self._widget = None
+
+    @property
+    def widget(self):
+        if self._widget is None:
+            self._widget = self._build()
+        return self._widget
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _controls(self, extra):
+        state = self.state
+        steps = w.BoundedIntText(value=state.steps, min=1, max=1000, description="Steps", layout=w.Layout(width="150px"))
+        guidance = w.BoundedFloatText(value=state.guidance, min=0, max=50, step=0.5, description="Guidance",
+                                      layout=w.Layout(width="170px"))
+        seeds = w.Text(value=str(state.seeds), description="Seeds", layout=w.Layout(width="180px"))
+        button = w.Button(description="Generate", button_style="primary", icon="play")
+        progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="200px"))
+        message = w.HTML()
+
+        def on_click(_):
+            state.steps, state.guidance, state.seeds = steps.value, guidance.value, seeds.value
+            extra()
+            button.disabled = True
+            try:
+                state.run()
+            finally:
+                button.disabled = False
+
+        def on_change(s):
+            progress.max, progress.value = max(1, s.total), s.done
+            message.value = f"<span style='color:#c62828'>{html.escape(s.error)}</span>" if s.error else ""
+
+        button.on_click(on_click)
+        state.observe(on_change)
+        return w.HBox([seeds, steps, guidance, button, progress]), message
+
+
+class VariationGrid(_View):
+    """A grid of seeded variations; click 'seed N' under an image to enlarge it with its record."""
+
+    state_class = VariationGridState
+
+    def _build(self):
+        state = self.state
+        prompt = w.HTML(self._prompt_html())
+        controls, message = self._controls(lambda: None)
+        cells = w.GridBox(layout=w.Layout(grid_template_columns="repeat(3, 180px)", grid_gap="6px"))
+        detail = w.VBox()
+        detail.add_class("wb-grid-detail")
+
+        def show_cells(s):
+            if s.grid is None:
+                return
+            boxes = []
+            for i, result in enumerate(s.results):
+                img = w.Image(value=_png(result.image, 170), format="png")
+                button = w.Button(description=f"seed {result.request.seed}", layout=w.Layout(width="170px"))
+                button.on_click(lambda _, i=i: s.select(i))
+                boxes.append(w.VBox([img, button]))
+            cells.children = boxes
+
+        def show_detail(s):
+            info = s.details()
+            if info is None:
+                detail.children = []
+                return
+            detail.children = [
+                w.HTML(f"<b>seed {info['seed']}</b>"),
+                w.Image(value=_png(info["image"], 384), format="png"),
+                w.HTML(f"<details><summary>record</summary><pre>{html.escape(info['record'])}</pre></details>"),
+                w.HTML(f"<b>reproduce</b><pre>{html.escape(info['snippet'])}</pre>"),
+            ]
+
+        state.observe(show_cells)
+        state.observe(show_detail)
+        show_cells(state)
+        box = w.VBox([prompt, controls, message, cells, detail])
+        box.add_class("wb-variation-grid")
+        return box
+
+    def _prompt_html(self) -> str:
+        text = getattr(self.state.prompt, "prompt", self.state.prompt) or "(no prompt)"
+        return f"<b>Prompt</b>: {html.escape(str(text))}"
+
+
+class ModifierComparison(_View):
+    """Pick a category and values; one row per value (plus the baseline), the same seeds in every row."""
+
+    state_class = ModifierComparisonState
+
+    def _build(self):
+        state = self.state
+        subject = w.Text(value=state.subject, description="Subject", layout=w.Layout(width="60%"))
+        category = w.Dropdown(options=state.categories, value=state.category, description="Vary")
+        values = w.SelectMultiple(options=state.options(), value=tuple(state.values), rows=6,
+                                  layout=w.Layout(width="60%"))
+
+        def on_category(change):
+            state.category = change["new"]
+            values.options = state.options()
+
+        category.observe(on_category, names="value")
+
+        def read_inputs():
+            state.subject, state.values = subject.value, list(values.value)
+
+        controls, message = self._controls(read_inputs)
+        picture = w.Image(format="png")
+        picture.add_class("wb-comparison-image")
+        def show(s):
+            if s.grid is not None:
+                picture.value = _png(s.grid.image())
+
+        state.observe(show)
+        show(state)
+        box = w.VBox([subject, w.HBox([category, values]), controls, message, picture])
+        box.add_class("wb-modifier-comparison")
+        return box
