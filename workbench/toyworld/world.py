@@ -1,0 +1,532 @@
+"""The toy world: a deterministic synthetic world of captioned 64x64 RGB images.
+
+One or two shapes (or a role figure, for the bias probe) on a plain background, painted
+with 0-3 style modifiers whose captions use the exact prompt fragments of the style tags
+("a red circle on a blue background, octane render, 1980s"). A tiny CLIP and a tiny
+latent-diffusion model are trained on it; `oracle.py` reads generated images back.
+
+    world = ToyWorld()                           # the shipped vocabulary.yaml
+    images, captions, scenes = world.batch(seed=0, n=1000)
+    spec = world.scene_from_prompt("a red star on a black background, pixel art")
+
+Everything random comes from an injected `numpy.random.Generator`; `batch` item i depends
+only on (seed, i). The world's words live in vocabulary.yaml; how it paints lives in
+effects.py.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import yaml
+
+from . import effects
+
+# -----------------------------------------------------------------------------
+# 1. Vocabulary: the world's words, loaded from YAML and checked
+
+
+class VocabularyError(ValueError):
+    """A vocabulary file is malformed; the message names the file, line and fix."""
+
+
+class _Named:
+    def __str__(self):
+        return self.name
+
+
+@dataclass(frozen=True)
+class Colour(_Named):
+    name: str
+    rgb: tuple[int, int, int]
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Shape(_Named):
+    name: str
+    words: tuple[str, ...]
+    role_only: bool = False
+
+
+@dataclass(frozen=True)
+class Modifier(_Named):
+    ref: str                    # "category:id", as in style_tags/<category>.yaml
+    phrase: str                 # the exact prompt fragment
+    effect: str                 # key of effects.EFFECTS
+    changes_colour: bool        # foreground hue changed or lost
+    changes_background: bool    # background no longer its plain colour
+    aliases: tuple[str, ...] = ()
+
+    name = property(lambda self: self.ref)
+    category = property(lambda self: self.ref.split(":")[0])
+    id = property(lambda self: self.ref.split(":")[1])
+
+
+@dataclass(frozen=True)
+class Role(_Named):
+    name: str
+    words: tuple[str, ...]
+    shape: str
+    colours: tuple[tuple[str, float], ...]   # planted (colour, rate) pairs, rates sum to 1
+
+    rates = property(lambda self: dict(self.colours))
+
+
+_REF = re.compile(r"^[a-z_]+:[a-z0-9][a-z0-9-]*$")
+
+
+class _Checker:
+    """Raises VocabularyError("file:line: problem") using the YAML node tree for lines."""
+
+    def __init__(self, source, text):
+        self.source, self.root = source, yaml.compose(text, Loader=yaml.SafeLoader)
+
+    def fail(self, path, msg):
+        node = self.root
+        for key in path:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if k.value == str(key)), node)
+            elif isinstance(node, yaml.SequenceNode) and key < len(node.value):
+                node = node.value[key]
+        line = node.start_mark.line + 1 if node is not None else 1
+        raise VocabularyError(f"{self.source}:{line}: {msg}")
+
+    def names(self, data, section, rgb):
+        items = data.get(section)
+        if not isinstance(items, list) or not items:
+            self.fail([], f"'{section}' must be a non-empty list of {{name: ...}} entries")
+        out = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                self.fail([section, i], f"each entry of '{section}' needs a 'name' string")
+            if rgb and not (isinstance(item.get("rgb"), list) and len(item["rgb"]) == 3 and all(
+                    isinstance(c, int) and 0 <= c <= 255 for c in item["rgb"])):
+                self.fail([section, i], f"{section} '{item['name']}' needs rgb: [r, g, b] with "
+                                        f"integers 0-255, got {item.get('rgb')!r}")
+            if item["name"] in [o["name"] for o in out]:
+                self.fail([section, i], f"duplicate name '{item['name']}' in '{section}'")
+            item = dict(item, words=tuple(str(w) for w in item.get("words") or [item["name"]]))
+            out.append(item)
+        return out
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    colours: tuple[Colour, ...]
+    shapes: tuple[Shape, ...]        # shapes drawn as scene objects (zero-shot label set)
+    figures: tuple[Shape, ...]       # role-only shapes (the person figure)
+    backgrounds: tuple[Colour, ...]
+    modifiers: tuple[Modifier, ...]
+    roles: tuple[Role, ...]
+    adjectives: tuple[str, ...]
+    captions: dict = field(repr=False)
+    source: str = "vocabulary.yaml"
+
+    @classmethod
+    def load(cls, path=None) -> "Vocabulary":
+        """Load and check a vocabulary file (default: the one shipped with the package)."""
+        if path is None:
+            res = importlib.resources.files("workbench.toyworld") / "vocabulary.yaml"
+            text, source = res.read_text(encoding="utf-8"), str(res)
+        else:
+            text, source = Path(path).read_text(encoding="utf-8"), str(path)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise VocabularyError(f"{source}: not valid YAML ({e}); fix the syntax") from None
+        if not isinstance(data, dict):
+            raise VocabularyError(f"{source}:1: expected a mapping with shapes, colours, ...")
+        return cls._from_data(data, _Checker(source, text))
+
+    @classmethod
+    def _from_data(cls, data, chk):
+        # 1. colours, backgrounds, shapes
+        colours = [Colour(d["name"], tuple(d["rgb"]), d["words"])
+                   for d in chk.names(data, "colours", rgb=True)]
+        backgrounds = [Colour(d["name"], tuple(d["rgb"]), d["words"])
+                       for d in chk.names(data, "backgrounds", rgb=True)]
+        shapes = []
+        for i, d in enumerate(chk.names(data, "shapes", rgb=False)):
+            if d["name"] not in effects.SHAPE_MASKS:
+                chk.fail(["shapes", i], f"shape '{d['name']}' has no mask; effects.py draws "
+                                        f"only {sorted(effects.SHAPE_MASKS)}")
+            shapes.append(Shape(d["name"], d["words"], bool(d.get("role_only", False))))
+        # 2. modifiers: ref format, known effect, one phrase each
+        modifiers = []
+        for i, d in enumerate(data.get("modifiers") or []):
+            ref = d.get("ref") if isinstance(d, dict) else None
+            if not isinstance(ref, str) or not _REF.match(ref):
+                chk.fail(["modifiers", i], f"modifier ref {ref!r} is not 'category:tag-id' "
+                                           "(e.g. 'render_engines:octane-render')")
+            if d.get("effect") not in effects.EFFECTS:
+                chk.fail(["modifiers", i], f"modifier '{ref}' has unknown effect "
+                                           f"{d.get('effect')!r}; use one of {sorted(effects.EFFECTS)}")
+            if not str(d.get("phrase") or "").strip():
+                chk.fail(["modifiers", i], f"modifier '{ref}' needs a 'phrase' (its prompt fragment)")
+            for flag in ("changes_colour", "changes_background"):
+                if not isinstance(d.get(flag), bool):
+                    chk.fail(["modifiers", i], f"modifier '{ref}' needs {flag}: true or false")
+            modifiers.append(Modifier(ref, str(d["phrase"]), d["effect"], d["changes_colour"],
+                                      d["changes_background"], tuple(map(str, d.get("aliases") or ()))))
+        if not modifiers or len({m.ref for m in modifiers}) != len(modifiers):
+            chk.fail(["modifiers"], "'modifiers' must be a non-empty list with unique refs")
+        # 3. roles: known shape, rates over known colours summing to 1
+        known = {c.name for c in colours}
+        roles = []
+        for i, d in enumerate(chk.names(data, "roles", rgb=False)):
+            if d.get("shape") not in {s.name for s in shapes}:
+                chk.fail(["roles", i], f"role '{d['name']}' names unknown shape {d.get('shape')!r}; "
+                                       f"known shapes: {[s.name for s in shapes]}")
+            rates = d.get("colours")
+            if not isinstance(rates, dict) or not rates:
+                chk.fail(["roles", i], f"role '{d['name']}' needs colours: {{colour: rate, ...}}")
+            for c, r in rates.items():
+                if c not in known:
+                    chk.fail(["roles", i, "colours"], f"role '{d['name']}' rate names unknown colour "
+                                                      f"'{c}'; known colours: {sorted(known)}")
+                if not isinstance(r, (int, float)) or r < 0:
+                    chk.fail(["roles", i, "colours"], f"role '{d['name']}': rate for '{c}' must be >= 0")
+            if abs(sum(rates.values()) - 1.0) > 1e-6:
+                chk.fail(["roles", i, "colours"], f"role '{d['name']}' colour rates sum to "
+                                                  f"{sum(rates.values()):g}, not 1; fix the rates")
+            roles.append(Role(d["name"], d["words"], d["shape"],
+                              tuple((c, float(r)) for c, r in rates.items())))
+        # 4. captions: every section the caption writer uses
+        caps = data.get("captions")
+        need = ["sizes", "leads", "object", "bare_object", "single", "pair", "role_subject",
+                "role_subject_coloured", "role", "modifier_wordings"]
+        for key in need:
+            if not isinstance(caps, dict) or not caps.get(key):
+                chk.fail(["captions"], f"captions.{key} is missing or empty")
+        for m in modifiers:
+            forms = caps["modifier_wordings"].get(m.category)
+            if not forms or any("{fragment}" not in f for f in forms):
+                chk.fail(["captions", "modifier_wordings"], f"modifier_wordings.{m.category} "
+                         "must list wordings that each contain {fragment}")
+        return cls(tuple(colours), tuple(s for s in shapes if not s.role_only),
+                   tuple(s for s in shapes if s.role_only), tuple(backgrounds), tuple(modifiers),
+                   tuple(roles), tuple(map(str, data.get("adjectives") or ())), caps, chk.source)
+
+    # lookups by name
+    def colour(self, name): return _find(self.colours + self.backgrounds, name, "colour")
+    def background(self, name): return _find(self.backgrounds, name, "background")
+    def shape(self, name): return _find(self.shapes + self.figures, name, "shape")
+    def role(self, name): return _find(self.roles, name, "role")
+    def modifier(self, ref): return _find(self.modifiers, ref, "modifier", key="ref")
+
+    @property
+    def categories(self):
+        return tuple(dict.fromkeys(m.category for m in self.modifiers))
+
+
+def _find(items, name, what, key="name"):
+    for it in items:
+        if getattr(it, key) == name:
+            return it
+    raise KeyError(f"unknown {what} {name!r}; the vocabulary has "
+                   f"{[getattr(i, key) for i in items]}")
+
+
+# -----------------------------------------------------------------------------
+# 2. Scenes and prompt specs
+
+
+class SceneObject(NamedTuple):
+    shape: str
+    colour: str
+    cx: float       # centre, in pixels of the 64x64 image
+    cy: float
+    size: float     # radius in pixels
+
+
+@dataclass(frozen=True)
+class Scene:
+    objects: tuple[SceneObject, ...]
+    background: str
+    modifiers: tuple[str, ...] = ()   # tag refs in vocabulary order, one per category at most
+    role: str | None = None
+    seed: int = 0                     # texture seed (grain, paper, dot jitter)
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """What a prompt asks for; None where it does not say."""
+
+    colour: str | None = None
+    shape: str | None = None
+    background: str | None = None
+    modifiers: tuple[str, ...] = ()
+    role: str | None = None
+    size: str | None = None                              # "small" or "large"
+    adjective: str | None = None
+    objects: tuple[tuple[str | None, str], ...] = ()     # every (colour, shape) named
+    scene: Scene | None = None                           # a matching scene, if rng was given
+
+
+class Sample(NamedTuple):
+    image: np.ndarray
+    caption: str
+    scene: Scene
+
+
+class EvalPrompt(NamedTuple):
+    prompt: str
+    spec: PromptSpec
+
+
+@dataclass
+class WorldConfig:
+    size: int = 64                       # image side in pixels
+    supersample: int = 2                 # draw at 2x and average down: anti-aliased edges
+    radius: tuple = (12.0, 24.0)         # one object: radius range in pixels
+    pair_radius: tuple = (10.0, 14.0)    # two objects side by side
+    role_radius: tuple = (16.0, 24.0)    # role figure (height ~ 2 radii)
+    margin: float = 2.0                  # objects stay this far inside the frame
+    role_rate: float = 0.18              # share of scenes showing a role figure
+    pair_rate: float = 0.25              # share of the other scenes with two objects
+    modifier_counts: tuple = (0.3, 0.35, 0.25, 0.1)  # P(0, 1, 2, 3 modifiers)
+    size_word_rate: float = 0.7          # small/large objects called so this often
+    role_colour_rate: float = 0.3        # role captions naming the colour (whatever it is)
+    adjective_rate: float = 0.3          # role captions with an adjective
+    alias_rate: float = 0.1              # a synonym instead of the canonical word
+    composed_rate: float = 0.5           # captions shaped "subject, fragment, fragment"
+    modifier_before_rate: float = 0.3    # otherwise: a modifier worded before the subject
+
+
+def _pick(rng, items):
+    return items[int(rng.integers(len(items)))]
+
+
+def _tidy(text):
+    text = re.sub(r"\s+", " ", text).strip().replace(" ,", ",")
+    return re.sub(r"\b([aA]) (?=[aeiouAEIOU])", r"\1n ", text)   # "a orange" -> "an orange"
+
+
+# -----------------------------------------------------------------------------
+# 3. The world
+
+
+class ToyWorld:
+    def __init__(self, vocab: Vocabulary | None = None, config: WorldConfig | None = None):
+        self.vocab = vocab or Vocabulary.load()
+        self.config = config or WorldConfig()
+        v = self.vocab
+        # word -> name tables for the prompt parser (multi-word entries are matched first)
+        self._colour_words = {w.lower(): c.name for c in v.colours for w in c.words}
+        self._bg_words = {w.lower(): c.name for c in v.backgrounds for w in c.words}
+        self._shape_words = {w.lower(): s.name for s in v.shapes + v.figures for w in s.words}
+        self._role_words = {w.lower(): r.name for r in v.roles for w in r.words}
+        self._size_words = {w: k for k, ws in v.captions["sizes"].items() for w in ws}
+        mods = [(p.lower(), m.ref) for m in v.modifiers for p in (m.phrase, *m.aliases)]
+        self._mod_phrases = sorted(mods, key=lambda p: -len(p[0]))
+        words = [*self._colour_words, *self._bg_words, *self._shape_words, *self._role_words]
+        self._multiword = sorted({w for w in words if " " in w}, key=len, reverse=True)
+        self._order = {m.ref: i for i, m in enumerate(v.modifiers)}       # canonical order
+        self._by_category = {cat: [m for m in v.modifiers if m.category == cat]
+                             for cat in v.categories}
+
+    # 3a. sampling -------------------------------------------------------------
+    def sample_scene(self, rng: np.random.Generator, spec: PromptSpec | None = None) -> Scene:
+        """A random scene; with `spec`, one that shows what the spec asks for."""
+        c, v, n = self.config, self.vocab, self.config.size
+        # 1. kind of scene: role figure, two objects or one
+        if spec is None:
+            kind = "role" if rng.random() < c.role_rate else \
+                "pair" if rng.random() < c.pair_rate else "single"
+        else:
+            kind = "role" if spec.role else "pair" if len(spec.objects) >= 2 else "single"
+        background = (spec and spec.background) or _pick(rng, v.backgrounds).name
+
+        def place(r, lo=0.0, hi=float(n)):
+            cx = rng.uniform(lo + r + c.margin, hi - r - c.margin)
+            cy = rng.uniform(r + c.margin, n - r - c.margin)
+            return round(float(cx), 2), round(float(cy), 2)
+
+        # 2. objects
+        role = None
+        if kind == "role":
+            role = v.role(spec.role) if spec else _pick(rng, v.roles)
+            names, rates = zip(*role.colours)
+            colour = (spec and spec.colour) or names[int(rng.choice(len(names), p=rates))]
+            r = round(float(rng.uniform(*c.role_radius)), 2)
+            objects, role = (SceneObject(role.shape, colour, *place(r), r),), role.name
+        elif kind == "pair":
+            asked = list(spec.objects[:2]) if spec else [(None, None), (None, None)]
+            shapes = [s.name for s in v.shapes]
+            first = asked[0][1] or _pick(rng, shapes)
+            second = asked[1][1] or _pick(rng, [s for s in shapes if s != first])
+            objects = []
+            for k, (col, shp) in enumerate([(asked[0][0], first), (asked[1][0], second)]):
+                r = round(float(rng.uniform(*c.pair_radius)), 2)
+                col = col or _pick(rng, v.colours).name
+                objects.append(SceneObject(shp, col, *place(r, k * n / 2, (k + 1) * n / 2), r))
+            objects = tuple(objects)
+        else:
+            lo, hi = c.radius
+            third = (hi - lo) / 3
+            size = spec.size if spec else None
+            r_range = {"small": (lo, lo + third), "large": (hi - third, hi)}.get(size, (lo, hi))
+            r = round(float(rng.uniform(*r_range)), 2)
+            shape = (spec and spec.shape) or _pick(rng, v.shapes).name
+            colour = (spec and spec.colour) or _pick(rng, v.colours).name
+            objects = (SceneObject(shape, colour, *place(r), r),)
+        # 3. modifiers: at most one per category, stored in vocabulary order
+        if spec is not None:
+            mods = tuple(spec.modifiers)
+        else:
+            k = int(rng.choice(len(c.modifier_counts), p=c.modifier_counts))
+            cats = list(self._by_category)
+            picked = rng.choice(len(cats), size=min(k, len(cats)), replace=False)
+            mods = [_pick(rng, self._by_category[cats[i]]).ref for i in picked]
+        mods = tuple(sorted(mods, key=self._order.__getitem__))
+        return Scene(objects, background, mods, role, int(rng.integers(2 ** 31)))
+
+    def size_word(self, obj: SceneObject) -> str | None:
+        lo, hi = self.config.radius
+        third = (hi - lo) / 3
+        return "small" if obj.size <= lo + third else "large" if obj.size >= hi - third else None
+
+    # 3b. rendering ------------------------------------------------------------
+    def render(self, scene: Scene) -> np.ndarray:
+        """Paint a scene: uint8 array (size, size, 3)."""
+        v = self.vocab
+        return effects.paint([(o.shape, o.cx, o.cy, o.size) for o in scene.objects],
+                             [v.colour(o.colour).rgb for o in scene.objects],
+                             v.background(scene.background).rgb,
+                             [v.modifier(ref).effect for ref in scene.modifiers], scene.seed,
+                             self.config.size, self.config.supersample)
+
+    # 3c. captions -------------------------------------------------------------
+    def caption(self, scene: Scene, rng: np.random.Generator) -> str:
+        """A prompt-like caption with random wording; modifier fragments appear verbatim."""
+        c, v, cap = self.config, self.vocab, self.vocab.captions
+
+        def word(thing):
+            return _pick(rng, thing.words[1:]) if len(thing.words) > 1 and \
+                rng.random() < c.alias_rate else thing.words[0]
+
+        def obj_phrase(o, form, sized=False):
+            size = self.size_word(o) if sized else None
+            size = _pick(rng, cap["sizes"][size]) + " " if size and rng.random() < c.size_word_rate else ""
+            return form.format(size=size, colour=word(v.colour(o.colour)), shape=word(v.shape(o.shape)))
+
+        # 1. subject
+        slots = dict(lead=_pick(rng, cap["leads"]), background=word(v.background(scene.background)))
+        if scene.role:
+            o, role = scene.objects[0], v.role(scene.role)
+            adj = _pick(rng, v.adjectives) + " " if v.adjectives and rng.random() < c.adjective_rate else ""
+            named = rng.random() < c.role_colour_rate
+            form = _pick(rng, cap["role_subject_coloured" if named else "role_subject"])
+            slots["subject"] = form.format(adjective=adj, role=word(role), colour=word(v.colour(o.colour)))
+            subject = _pick(rng, cap["role"]).format(**slots)
+        elif len(scene.objects) == 1:
+            o = scene.objects[0]
+            slots["object"] = obj_phrase(o, _pick(rng, cap["object"]), sized=True)
+            slots["bare_object"] = obj_phrase(o, _pick(rng, cap["bare_object"]), sized=True)
+            subject = _pick(rng, cap["single"]).format(**slots)
+        else:
+            left, right = sorted(scene.objects[:2], key=lambda o: o.cx)
+            slots["left"] = obj_phrase(left, _pick(rng, cap["object"]))
+            slots["right"] = obj_phrase(right, _pick(rng, cap["object"]))
+            subject = _pick(rng, cap["pair"]).format(**slots)
+        # 2. modifiers: the composed-prompt shape, or worded and placed freely
+        mods = [v.modifier(scene.modifiers[i]) for i in rng.permutation(len(scene.modifiers))]
+        if rng.random() < c.composed_rate:
+            return _tidy(", ".join([subject] + [m.phrase for m in mods]))
+        before, after = [], []
+        for m in mods:
+            text = _pick(rng, cap["modifier_wordings"][m.category]).format(fragment=m.phrase)
+            (before if rng.random() < c.modifier_before_rate else after).append(text)
+        return _tidy(", ".join(before + [subject] + after))
+
+    # 3d. datasets ------------------------------------------------------------
+    def sample(self, seed: int, index: int = 0) -> Sample:
+        """Item `index` of batch(seed, ...): (image, caption, scene)."""
+        rng = np.random.default_rng([seed, index])
+        scene = self.sample_scene(rng)
+        return Sample(self.render(scene), self.caption(scene, rng), scene)
+
+    def batch(self, seed: int, n: int):
+        """(images uint8 (n, size, size, 3), captions, scenes); item i depends on (seed, i)."""
+        size = self.config.size
+        images = np.empty((n, size, size, 3), np.uint8)
+        captions, scenes = [], []
+        for i in range(n):
+            images[i], caption, scene = self.sample(seed, i)
+            captions.append(caption), scenes.append(scene)
+        return images, captions, scenes
+
+    def eval_prompts(self, n: int = 300, seed: int = 0) -> list[EvalPrompt]:
+        """Deterministic evaluation prompts: explicit colour, shape and background, with
+        0, 1 or 2 modifiers, written in the composed-prompt shape."""
+        rng, v = np.random.default_rng(seed), self.vocab
+        out = []
+        for i in range(n):
+            shape = v.shapes[i % len(v.shapes)].name
+            colour, bg = _pick(rng, v.colours).name, _pick(rng, v.backgrounds).name
+            cats = list(self._by_category)
+            mods = [_pick(rng, self._by_category[cats[k]])
+                    for k in rng.choice(len(cats), size=i % 3, replace=False)]
+            prompt = _tidy(", ".join([f"a {colour} {shape} on a {bg} background"] + [m.phrase for m in mods]))
+            out.append(EvalPrompt(prompt, self.scene_from_prompt(prompt)))
+        return out
+
+    # 3e. parsing prompts back -------------------------------------------------
+    def scene_from_prompt(self, prompt: str, rng: np.random.Generator | None = None) -> PromptSpec:
+        """Read what a prompt asks for (unknown words are ignored). With `rng`, the spec
+        also carries `.scene`, a random scene that shows it."""
+        text = f" {prompt.lower()} "
+        # 1. modifiers: exact fragments or aliases, longest first, cut out of the text
+        refs = set()
+        for phrase, ref in self._mod_phrases:
+            pat = r"(?<![a-z0-9])" + re.escape(phrase) + r"(?![a-z0-9])"
+            if re.search(pat, text):
+                refs.add(ref)
+                text = re.sub(pat, " , ", text)
+        # 2. tokens, multi-word names joined ("light blue" -> "light_blue")
+        for w in self._multiword:
+            text = re.sub(r"(?<![a-z])" + re.escape(w) + r"(?![a-z])", w.replace(" ", "_"), text)
+        toks = re.findall(r"[a-z0-9_]+|[,:;.]", text)
+        word = lambda i: toks[i].replace("_", " ") if 0 <= i < len(toks) else ""
+        # 3. background: "<bg> background", "on <bg>", "against a <bg> ..."
+        background = None
+        for i in range(len(toks)):
+            if word(i) in self._bg_words and (word(i + 1) == "background" or word(i - 1) in (
+                    "on", "against") or (word(i - 1) in ("a", "an") and word(i - 2) in ("on", "against"))):
+                background = self._bg_words[word(i)]
+                break
+        # 4. nouns (shapes, roles) with their colour, size and adjective
+        stops = {",", ":", ";", ".", "and", "of", "with", "on", "against", "next", "to"}
+        objects, role, colour_of_role, size, adjective = [], None, None, None, None
+        for i in range(len(toks)):
+            noun = word(i)
+            if noun not in self._shape_words and noun not in self._role_words:
+                continue
+            colour, j = None, i - 1
+            while j >= 0 and word(j) not in stops and word(j) not in self._shape_words:
+                colour = colour or self._colour_words.get(word(j))
+                size = size or self._size_words.get(word(j))
+                adjective = adjective or (word(j) if word(j) in self.vocab.adjectives else None)
+                j -= 1
+            after = [word(i + 1), word(i + 2), word(i + 3)]
+            if colour is None and after[0] in ("in", "wearing"):
+                colour = self._colour_words.get(after[1])
+            elif colour is None and after[:2] == ["dressed", "in"]:
+                colour = self._colour_words.get(after[2])
+            if noun in self._role_words and role is None:
+                role, colour_of_role = self._role_words[noun], colour
+            elif noun in self._shape_words:
+                objects.append((colour, self._shape_words[noun]))
+        # 5. the spec; a role wins over plain shapes
+        if role is not None:
+            colour, shape = colour_of_role, self.vocab.role(role).shape
+        else:
+            colour, shape = objects[0] if objects else (None, None)
+        spec = PromptSpec(colour, shape, background, tuple(sorted(refs, key=self._order.__getitem__)), role,
+                          size, adjective, tuple(objects))
+        return replace(spec, scene=self.sample_scene(rng, spec)) if rng is not None else spec
