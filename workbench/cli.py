@@ -31,8 +31,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean 'the input was wrong', not 'the program is broken'."""
     from workbench.prompts.library import UnknownTagError
     from workbench.prompts.policy import PolicyRefusal
+    from workbench.store.errors import StoreError
 
-    return (CommandError, DataFileError, UnknownTagError, PolicyRefusal, ValueError, FileNotFoundError,
+    return (CommandError, DataFileError, UnknownTagError, PolicyRefusal, StoreError, ValueError, FileNotFoundError,
             PermissionError, NotADirectoryError, IsADirectoryError)
 
 
@@ -173,7 +174,8 @@ def _extensions():
     """Sub-commands that live beside their capability (generation, maps, toy world, demo)."""
     import importlib
 
-    for name in ("workbench.generation.commands", "workbench.maps.commands", "workbench.toyworld.commands",
+    for name in ("workbench.generation.commands", "workbench.store.commands", "workbench.maps.commands",
+                 "workbench.toyworld.commands",
                  "workbench.demo"):
         try:
             module = importlib.import_module(name)

@@ -1,0 +1,101 @@
+"""The catalogue of bad inputs, generation part: each gets an error naming the problem and the fix."""
+
+import os
+import sqlite3  # noqa: F401  (the store's errors wrap sqlite3's)
+
+import pytest
+
+from workbench.cli import main
+from workbench.generation.engine import ImageGenerator
+from workbench.generation.loading import ModelNotFoundError, UnsafeCheckpointError, load_model
+from workbench.generation.seeds import parse_seeds
+from workbench.store.errors import StoreError
+
+
+@pytest.fixture
+def gen(tiny_model):
+    return ImageGenerator(tiny_model, progress=False)
+
+
+def req(gen, **kwargs):
+    return gen.generate(gen.requests("a red circle", **kwargs))
+
+
+CASES = [
+    ("unknown model path", lambda g, t: load_model(t / "no-such-model"), ModelNotFoundError,
+     r"no model at '.*no-such-model': not a file, not a folder and not a hub id"),
+    ("folder that is not a model", lambda g, t: load_model(t), ModelNotFoundError, r"no model_index.json"),
+    ("pickle checkpoint", lambda g, t: load_model(_file(t, "m.ckpt")), UnsafeCheckpointError,
+     r"m.ckpt is a pickle checkpoint, which can run arbitrary code.*trust_pickle=True"),
+    ("unknown checkpoint type", lambda g, t: load_model(_file(t, "m.onnx")), ValueError, r"unknown checkpoint type"),
+    ("hub id offline and not cached", lambda g, t: load_model("nobody/not-a-model"), ModelNotFoundError,
+     r"model 'nobody/not-a-model' is not in the local cache.*hf download nobody/not-a-model"),
+    ("seed out of range", lambda g, t: parse_seeds("4294967296"), ValueError,
+     r"seed 4294967296 is out of range; use a number from 0 to 4294967295"),
+    ("negative seed", lambda g, t: parse_seeds([-1]), ValueError, r"seed -1 is out of range"),
+    ("empty seed range", lambda g, t: parse_seeds("8-0"), ValueError, r"seed range '8-0' is empty.*write it as 0-8"),
+    ("no seeds", lambda g, t: parse_seeds(" , "), ValueError, r"no seeds in"),
+    ("seed not a number", lambda g, t: parse_seeds("one"), ValueError, r"seed must be a whole number"),
+    ("zero steps", lambda g, t: req(g, seeds=0, steps=0), ValueError, r"steps must be a whole number from 1 to 1000"),
+    ("negative guidance", lambda g, t: req(g, seeds=0, guidance=-1), ValueError, r"guidance must be 0 or more"),
+    ("size not a multiple of the VAE scale", lambda g, t: req(g, seeds=0, width=17), ValueError,
+     r"width 17 must be a positive multiple of 2"),
+    ("variation strength past 1", lambda g, t: req(g, seeds=0, variation_seed=1, variation_strength=1.5), ValueError,
+     r"variation strength must be between 0 and 1"),
+    ("empty prompt", lambda g, t: g.requests("  "), ValueError, r"prompt is empty"),
+    ("corrupted store file", lambda g, t: ImageGenerator(g.model, store=_corrupt_store(t)), StoreError,
+     r"catalogue.sqlite"),
+]
+
+
+def _file(folder, name):
+    path = folder / name
+    path.write_bytes(b"not really a checkpoint")
+    return path
+
+
+def _corrupt_store(folder):
+    store = folder / "store"
+    store.mkdir()
+    (store / "catalogue.sqlite").write_bytes(os.urandom(4096))
+    return store
+
+
+@pytest.mark.parametrize("action,error,pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_generation_input(gen, tmp_path, monkeypatch, action, error, pattern):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(error, match=pattern):
+        action(gen, tmp_path)
+
+
+def test_unwritable_output_folder_exits_2(tmp_path, capsys, tiny_model_dir):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.access(locked, os.W_OK):  # root ignores permissions: use a path under a file instead
+        target = str(tmp_path / "afile" / "out")
+        (tmp_path / "afile").write_text("")
+    else:
+        target = str(locked / "out")
+    code = main(["generate", "a red circle", "--seeds", "0", "--steps", "1", "--out", target,
+                 "--model", str(tiny_model_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write to the output folder" in err
+
+
+def test_cli_generate_and_compare(tmp_path, capsys, tiny_model_dir):
+    import json
+
+    code = main(["generate", "a red circle", "--tag", "decades:1980s", "--seeds", "0-3", "--steps", "2",
+                 "--out", str(tmp_path), "--model", str(tiny_model_dir), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(out["images"]) == 4 and (tmp_path / "grid.png").is_file()
+    assert out["prompt"] == "a red circle, 1980s"
+    code = main(["generate", "a red circle", "--tag", "decades:1980s", "--seeds", "0-3", "--steps", "2",
+                 "--out", str(tmp_path), "--model", str(tiny_model_dir), "--json"])
+    assert all(i["cached"] for i in json.loads(capsys.readouterr().out)["images"])
+    code = main(["compare", "a red circle", "--vary", "decades:1900s,1980s", "--seeds", "0-1", "--steps", "2",
+                 "--out", str(tmp_path), "--model", str(tiny_model_dir)])
+    assert code == 0 and (tmp_path / "comparison.png").is_file()
+    code = main(["store", "list", "--store", str(tmp_path / "store")])
+    assert code == 0 and "8 image(s)" in capsys.readouterr().out

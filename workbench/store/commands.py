@@ -1,0 +1,75 @@
+"""`workbench store ...`: import other tools' PNGs, list what a store holds, rebuild its catalogue.
+
+    workbench store import PNG_OR_FOLDER... --store DIR
+    workbench store list --store DIR [--json]
+    workbench store rebuild --store DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def cmd_import(args) -> int:
+    from workbench.store.catalogue import RunStore
+    from workbench.store.errors import MetadataError
+
+    store = RunStore(args.store)
+    files = [p for item in args.paths for p in (sorted(Path(item).glob("*.png")) if Path(item).is_dir() else [Path(item)])]
+    if not files:
+        raise FileNotFoundError("no PNG files found in the given paths")
+    imported, skipped = 0, 0
+    for path in files:
+        try:
+            stored = store.import_png(path)
+        except MetadataError as err:  # one unreadable file must not stop the others
+            print(f"skipped: {err}", file=sys.stderr)
+            skipped += 1
+            continue
+        imported += 1
+        print(f"{stored.record.source:9} seed {stored.record.request.seed:<11} {stored.record.request.prompt[:60]}")
+    print(f"imported {imported} image(s) into {args.store}" + (f", skipped {skipped}" if skipped else ""))
+    return 0 if imported else 2
+
+
+def cmd_list(args) -> int:
+    from workbench.store.catalogue import RunStore
+
+    store = RunStore(args.store)
+    items = store.images(limit=args.limit)
+    if args.json:
+        print(json.dumps([{"key": s.key, "path": str(s.path), **s.record.to_dict()} for s in items], indent=2))
+        return 0
+    for s in items:
+        r = s.record.request
+        print(f"{s.key[:10]}  {s.record.source:9} seed {r.seed:<10} {r.steps:>3} steps  {r.prompt[:70]}")
+    print(f"{len(store)} image(s) in {args.store}")
+    return 0
+
+
+def cmd_rebuild(args) -> int:
+    from workbench.store.catalogue import RunStore
+
+    count = RunStore.recover(args.store).rebuild() if args.recover else RunStore(args.store).rebuild()
+    print(f"catalogued {count} image(s) from the PNGs in {args.store}")
+    return 0
+
+
+def register(sub) -> None:
+    store = sub.add_parser("store", help="import PNGs from other tools, list or rebuild a run store")
+    store_sub = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    p = store_sub.add_parser("import", help="import PNGs made by A1111, ComfyUI, InvokeAI, Fooocus or the workbench")
+    p.add_argument("paths", nargs="+", help="PNG files or folders of PNGs")
+    p.add_argument("--store", required=True)
+    p.set_defaults(func=cmd_import)
+    p = store_sub.add_parser("list", help="list the images in a store")
+    p.add_argument("--store", required=True)
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+    p = store_sub.add_parser("rebuild", help="re-catalogue every PNG in the store from its metadata")
+    p.add_argument("--store", required=True)
+    p.add_argument("--recover", action="store_true", help="move a corrupt catalogue aside first")
+    p.set_defaults(func=cmd_rebuild)

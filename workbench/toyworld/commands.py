@@ -1,0 +1,78 @@
+"""`workbench toyworld ...`: train the embedded model from a seed, evaluate it, look at the world.
+
+    workbench toyworld train --out DIR [--seed 0] [--quick]
+    workbench toyworld evaluate [--model-dir DIR] [--prompts 300] [--json]
+    workbench toyworld sample --out sheet.png [--n 64] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def cmd_train(args) -> int:
+    from workbench.toyworld.train import train
+
+    out = train(Path(args.out), seed=args.seed, quick=args.quick, device=args.device)
+    print(f"trained toy-world model written to {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from workbench.toyworld.evaluate import evaluate
+
+    figures = evaluate(model_dir=args.model_dir, n_prompts=args.prompts, quick=args.quick)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for key, value in _flatten(figures):
+            print(f"{key:55} {value:.3f}" if isinstance(value, float) else f"{key:55} {value}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from PIL import Image
+
+    from workbench.generation.grids import grid_image
+    from workbench.toyworld.world import ToyWorld
+
+    images, captions, _ = ToyWorld().batch(args.seed, args.n)
+    cols = 8
+    rows = -(-args.n // cols)
+    tiles = [Image.fromarray(i) for i in images] + [Image.new("RGB", (64, 64), "white")] * (rows * cols - args.n)
+    grid_image(tiles, rows, cols, title="toy world samples").save(args.out)
+    Path(args.out).with_suffix(".txt").write_text("\n".join(captions) + "\n", encoding="utf-8")
+    print(f"{args.n} samples: {args.out} (captions beside it)")
+    return 0
+
+
+def _flatten(data, prefix=""):
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(value, name + ".")
+        else:
+            yield name, value
+
+
+def register(sub) -> None:
+    toy = sub.add_parser("toyworld", help="train, evaluate or sample the embedded toy-world model")
+    toy_sub = toy.add_subparsers(dest="toy_command", metavar="ACTION", required=True)
+    p = toy_sub.add_parser("train", help="reproduce the shipped weights from a seed")
+    p.add_argument("--out", required=True, help="folder for the model (clip/, pipeline/)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a tiny run that checks the recipe end to end (< 1 min)")
+    p.add_argument("--device", help="cpu or cuda (default: best available)")
+    p.set_defaults(func=cmd_train)
+    p = toy_sub.add_parser("evaluate", help="the quality figures: oracle and zero-shot accuracies")
+    p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")
+    p.add_argument("--prompts", type=int, default=300, help="prompt x seed pairs to check (default 300)")
+    p.add_argument("--quick", action="store_true", help="a fast subset")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+    p = toy_sub.add_parser("sample", help="a contact sheet of world images with their captions")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sample)
