@@ -83,6 +83,113 @@ print(path.read_text().splitlines()[:3])
 len(read_a1111_styles(path))"""),
 ]
 
+SETUP = """import os
+
+MODEL = os.environ.get("WORKBENCH_MODEL")  # None: the embedded toy-world model; a hub id, diffusers folder or .safetensors file works too
+STORE = os.environ.get("WORKBENCH_STORE", "runs")  # where images and their records are kept"""
+
+NOTEBOOKS["02_seeded_variations.ipynb"] = [
+    ("md", """# 02 · Seeded variations
+
+The same prompt gives a different picture for every seed, because the seed decides the starting noise. This notebook
+makes a 3x3 grid of seeded variations, shows that an image depends only on its own seed (not on the batch it was
+made in), nudges an image with a variation seed, and lets CLIP pick the best candidates while keeping the rejected
+ones in view. To use a real model, change the one line that sets `MODEL`."""),
+    ("code", SETUP),
+    ("code", """from workbench.generation.engine import ImageGenerator
+from workbench.prompts import compose
+
+gen = ImageGenerator(MODEL, store=STORE)
+prompt = compose("a red star on a light blue background", ["render_engines:octane-render"])
+prompt.prompt"""),
+    ("md", """## A 3x3 grid
+
+Press *Generate* in the widget, or run the next cell, which does the same from code. Click *seed N* under an image
+to enlarge it with its full record and a snippet that reproduces it."""),
+    ("code", """from workbench.widgets import VariationGrid
+
+grid = VariationGrid(prompt, seeds="0-8", steps=25, generator=gen)
+grid.state.run()
+grid"""),
+    ("code", """grid.state.select(4)
+print(grid.state.details()["snippet"])"""),
+    ("md", """## An image depends on its seed, not on its batch
+
+Each image's starting noise comes from its own CPU random generator seeded with that image's seed. So seed 4 made
+alone is bit-for-bit the seed 4 of the grid, wherever it sat in the batch (peers' trackers are full of the opposite:
+A1111 #376, ComfyUI #165, diffusers #2659)."""),
+    ("code", """import numpy as np
+
+alone = ImageGenerator(gen.model, max_batch=1, progress=False)  # no store: really recompute it
+again = alone.generate(alone.requests(prompt, seeds=4))[0]
+np.array_equal(np.asarray(again.image), np.asarray(grid.state.results[4].image))"""),
+    ("md", """## Variation seeds: small steps away from an image
+
+A variation seed blends the seed's noise with another seed's noise by spherical interpolation (as A1111 and
+InvokeAI do): strength 0 is the original, 1 is the other seed."""),
+    ("code", """from workbench.generation.grids import grid_image
+
+strengths = [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
+strip = [gen.generate(gen.requests(prompt, seeds=4, variation_seed=11, variation_strength=s))[0].image
+         for s in strengths]
+grid_image(strip, 1, len(strip), col_titles=[f"strength {s}" for s in strengths])"""),
+    ("md", """## Candidates and CLIP rerank
+
+As Craiyon did: make many candidates, score each against the prompt with CLIP, keep the best. Kept images have a green
+frame, rejected ones a red frame; the number is the CLIP score (100 x cosine similarity)."""),
+    ("code", """from workbench.embeddings.clip import ClipEmbedder
+from workbench.generation.variations import rerank
+
+clip = ClipEmbedder(store=gen.store)  # the toy-world CLIP; any open_clip model works the same way
+ranked = rerank(gen, clip, prompt, n=16, keep=4)
+ranked"""),
+    ("md", """## Every PNG says what made it
+
+Each image carries A1111-compatible `parameters`, the workbench's full record, and the IPTC marker that says it is
+AI-generated. Reading the file back restores the request."""),
+    ("code", """from PIL import Image
+from workbench.store import read_png_metadata
+
+path = grid.state.results[0].path
+print(Image.open(path).text["parameters"])
+read_png_metadata(path).request"""),
+]
+
+NOTEBOOKS["03_compare_modifiers.ipynb"] = [
+    ("md", """# 03 · Compare modifiers side by side
+
+What does "octane render" actually do to an image? Hold the subject and the seeds fixed and change one modifier per
+row: every cell then differs from the one above it only by that modifier. This notebook builds such grids for
+modifiers and for search-and-replace in the prompt (A1111's Prompt S/R). To use a real model, change the one line
+`MODEL = None`."""),
+    ("code", SETUP),
+    ("code", """from workbench.generation.engine import ImageGenerator
+from workbench.generation.grids import compare_modifiers, compare_prompts
+
+gen = ImageGenerator(MODEL, store=STORE)
+engines = compare_modifiers(gen, "a yellow heart on a white background",
+                            ["render_engines:octane-render", "render_engines:unreal-engine-5",
+                             "render_engines:blender-cycles"], seeds="0-3")
+engines"""),
+    ("md", """The first row is the baseline without any modifier; each row below adds one. Same seeds in every column."""),
+    ("code", """styles = compare_modifiers(gen, "a green circle on a black background",
+                           ["artists:georges-seurat", "artists:piet-mondrian", "mediums:watercolor", "film:ilford-hp5"],
+                           seeds="0-3")
+styles"""),
+    ("md", """## Prompt search and replace
+
+Replace a word of the prompt, one row per value. The first value must occur in the prompt; values that contain commas
+are simply list items here, no quoting needed."""),
+    ("code", """compare_prompts(gen, "a red square on a beige background", "red", ["red", "blue", "purple", "orange"], seeds="0-3")"""),
+    ("md", """## The widget
+
+Pick a category and some of its modifiers, then *Generate*."""),
+    ("code", """from workbench.widgets import ModifierComparison
+
+ModifierComparison("a blue star on a gray background", "decades", ["1900s", "1970s", "1980s"], seeds="0-3",
+                   generator=gen)"""),
+]
+
 
 def main(names=None):
     for name, cells in NOTEBOOKS.items():

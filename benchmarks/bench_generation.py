@@ -1,0 +1,112 @@
+"""Generation figures (issue 4), as ratios against bare diffusers in the same run.
+
+1. Our 9-image grid (per-image CPU noise, records, grid) against one bare pipeline call with the
+   same model, prompt, seeds and steps. Target: overhead <= 3 %. With a store, PNG writes are extra.
+2. 9 seeds in one batched call against 9 single calls (GPU target >= 1.5x; on CPU reported).
+3. An identical request served from the store against generating it. Target >= 100x.
+4. `--big`: an SD-Turbo-sized UNet (~866 M parameters, random weights) saved locally, loaded through
+   `UNet2DConditionModel.from_pretrained`, timed for one step at 512 px (64x64 latents).
+
+    python benchmarks/bench_generation.py [--model PATH] [--big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from common import record, timeit
+
+PROMPT = "a red star on a light blue background, octane render"
+SEEDS = list(range(9))
+
+
+def bare_call(pipe, steps, guidance, size):
+    import torch
+
+    generators = [torch.Generator("cpu").manual_seed(s) for s in SEEDS]
+    return pipe(prompt=[PROMPT] * 9, num_inference_steps=steps, guidance_scale=guidance, width=size, height=size,
+                generator=generators, output_type="pil").images
+
+
+def main(model=None, big=False, steps=25, guidance=7.5):
+    import torch
+
+    from workbench.generation.engine import ImageGenerator
+    from workbench.generation.grids import variation_grid
+    from workbench.generation.loading import load_model
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    loaded = load_model(model)
+    pipe = loaded.pipeline
+    ours = ImageGenerator(loaded, store=None, progress=False)
+    size = ours.native_size
+    rows = []
+
+    # 1. grid overhead against a bare pipeline call, interleaved so drift hits both alike
+    t_bare = timeit(lambda: bare_call(pipe, steps, guidance, size), repeat=5)
+    t_ours = timeit(lambda: variation_grid(ours, PROMPT, SEEDS, steps=steps, guidance=guidance).image(), repeat=5)
+    with tempfile.TemporaryDirectory() as tmp:
+        stored = ImageGenerator(loaded, store=f"{tmp}/store", progress=False)
+
+        def fresh_store_grid():
+            stored.store = type(stored.store)(f"{tmp}/store{time.perf_counter_ns()}")
+            variation_grid(stored, PROMPT, SEEDS, steps=steps, guidance=guidance).image()
+
+        t_store = timeit(fresh_store_grid, repeat=3)
+        rows.append({"what": "9-image grid vs bare diffusers call", "bare_s": t_bare, "ours_s": t_ours,
+                     "overhead_pct": 100 * (t_ours / t_bare - 1), "with_store_s": t_store,
+                     "store_overhead_pct": 100 * (t_store / t_bare - 1), "target_pct": 3.0, "model": loaded.name,
+                     "steps": steps, "device": loaded.device})
+
+        # 2. batched against single calls
+        single = ImageGenerator(loaded, store=None, max_batch=1, progress=False)
+        t_single = timeit(lambda: single.generate(single.requests(PROMPT, SEEDS, steps=steps, guidance=guidance)),
+                          repeat=3)
+        rows.append({"what": "9 seeds: one batched call vs 9 single calls", "batched_s": t_ours, "single_s": t_single,
+                     "speedup": t_single / t_ours, "target_gpu": 1.5, "device": loaded.device})
+
+        # 3. the store against generating
+        reqs = stored.requests(PROMPT, SEEDS, steps=steps, guidance=guidance)
+        stored.generate(reqs)
+        t_cached = timeit(lambda: stored.generate(reqs), repeat=5)
+        rows.append({"what": "identical request from the store vs generating", "generate_s": t_ours,
+                     "from_store_s": t_cached, "speedup": t_ours / t_cached, "target": 100.0})
+    if big:
+        rows.append(big_unet_step())
+    record("generation", rows)
+
+
+def big_unet_step():
+    """SD-Turbo-sized UNet (SD 2.1 architecture) with random weights, through the ordinary loading path."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    config = dict(sample_size=64, in_channels=4, out_channels=4, block_out_channels=(320, 640, 1280, 1280),
+                  layers_per_block=2, cross_attention_dim=1024, attention_head_dim=(5, 10, 20, 20),
+                  use_linear_projection=True,
+                  down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                  up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        UNet2DConditionModel(**config).save_pretrained(tmp, safe_serialization=True)
+        t_build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        unet = UNet2DConditionModel.from_pretrained(tmp, local_files_only=True).eval()
+        t_load = time.perf_counter() - t0
+    params = sum(p.numel() for p in unet.parameters())
+    latents, text = torch.randn(1, 4, 64, 64), torch.randn(1, 77, 1024)
+    with torch.inference_mode():
+        t_step = timeit(lambda: unet(latents, 999, encoder_hidden_states=text), repeat=3, warmup=1)
+    return {"what": "SD-Turbo-sized UNet, one step at 512 px on CPU", "params_M": params / 1e6, "step_s": t_step,
+            "load_s": t_load, "build_and_save_s": t_build}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model")
+    parser.add_argument("--big", action="store_true")
+    parser.add_argument("--steps", type=int, default=25)
+    args = parser.parse_args()
+    main(args.model, args.big, args.steps)
