@@ -30,8 +30,11 @@ def _out_dir(path: str) -> Path:
 def _generator(args, out: Path):
     from workbench.generation.engine import ImageGenerator
 
-    return ImageGenerator(args.model, store=out / "store", device=args.device, dtype=args.dtype,
-                          trust_pickle=args.trust_pickle, progress=not args.json)
+    from workbench.generation.loading import load_model
+
+    model = load_model(args.model, device=args.device, dtype=args.dtype, trust_pickle=args.trust_pickle,
+                       config=args.model_config)
+    return ImageGenerator(model, store=out / "store", progress=not args.json)
 
 
 def _gen_kwargs(args) -> dict:
@@ -103,6 +106,8 @@ def _common(p, seeds: str) -> None:
     p.add_argument("--device", help="cpu, cuda, mps (default: best available)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickle (.ckpt) checkpoint you trust")
+    p.add_argument("--model-config", help="for a single-file checkpoint offline: a diffusers folder (or cached hub "
+                                          "id) of the same architecture to take its configuration from")
     p.add_argument("--json", action="store_true")
 
 
