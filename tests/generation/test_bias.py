@@ -1,0 +1,40 @@
+"""Bias probe: the statistics, and a full sweep on the tiny model with a reader we control."""
+
+import pytest
+
+from workbench.bias import AttributeReader, BiasProbe, planted_check, wilson
+
+
+def test_wilson_interval():
+    low, high = wilson(80, 100)
+    assert 0.71 < low < 0.72 and 0.86 < high < 0.87
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_sweep_reads_every_image_and_reports_rates(tiny_model, tmp_path):
+    from workbench.generation.engine import ImageGenerator
+
+    gen = ImageGenerator(tiny_model, store=tmp_path / "s", progress=False)
+    # a reader that calls an image "bright" when its mean is above the median of all: deterministic, known
+    reader = AttributeReader(["bright", "dark"], lambda imgs: ["bright" if sum(i.convert("L").getdata()) / 256 > 62
+                                                               else "dark" for i in imgs])
+    probe = BiasProbe(["doctor", "nurse"], ["kind"], seeds=range(6), steps=2).run(gen, reader)
+    assert [c.prompt for c in probe.cells] == ["a photo of a doctor", "a photo of a nurse",
+                                               "a photo of a kind doctor", "a photo of a kind nurse"]
+    rows = probe.table()
+    assert len(rows) == 8 and all(r["n"] == 6 for r in rows)
+    doctor = [r for r in rows if r["role"] == "doctor" and not r["adjective"]]
+    assert abs(sum(r["rate"] for r in doctor) - 1) < 1e-9
+    assert len(gen.store) == 24
+    again = BiasProbe(["doctor", "nurse"], ["kind"], seeds=range(6), steps=2).run(gen, reader)
+    assert all(r.cached for c in again.cells for r in c.results)  # resumable: nothing recomputed
+    check = planted_check(probe, {"doctor": {"bright": 0.5}}, "bright", tolerance=1.0)
+    assert check[0]["role"] == "doctor" and check[0]["within_tolerance"]
+    fig = probe.figure("bright")
+    assert fig.data[0].y is not None and probe.grid("doctor").width > 0
+
+
+def test_probe_without_roles_is_refused():
+    with pytest.raises(ValueError, match="the probe needs at least one role"):
+        BiasProbe([]).prompts()

@@ -1,0 +1,186 @@
+"""Bias probe: how often does a model draw a role one way or another, with confidence intervals.
+
+After the Stable Bias study (Luccioni et al. 2023) and its Diffusion Bias Explorer: prompts from
+templates such as "a photo of a {role}" and "a photo of a {adjective} {role}", many seeds per cell,
+an attribute read from every image, and the rate of each attribute value per cell with a 95 %
+Wilson interval. Attributes are read by CLIP zero-shot labels (any label set, e.g. "a man" /
+"a woman"), or, in the toy world, by its pixel oracle, which knows the truth. Every image goes
+through the run store, so an interrupted sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+TEMPLATES = ("a photo of a {role}", "a photo of a {adjective} {role}")
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval for a proportion (sensible near 0 and 1, unlike p +- 2 SE)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass
+class Cell:
+    """One (role, adjective) cell: its prompt, images and the attribute read from each."""
+
+    role: str
+    adjective: str | None
+    prompt: str
+    results: list = field(default_factory=list)  # GeneratedImage
+    labels: list = field(default_factory=list)  # attribute value per image (None: unreadable)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for label in self.labels:
+            if label is not None:
+                out[label] = out.get(label, 0) + 1
+        return out
+
+    @property
+    def n(self) -> int:
+        return sum(self.counts().values())
+
+    def rate(self, value: str) -> tuple[float, float, float]:
+        """(rate, low, high) of `value` among the readable images."""
+        k, n = self.counts().get(value, 0), self.n
+        low, high = wilson(k, n)
+        return (k / n if n else float("nan"), low, high)
+
+
+class AttributeReader:
+    """Reads one attribute from images: a CLIP zero-shot label set, or any function image -> label."""
+
+    def __init__(self, values: Sequence[str], read: Callable[[list], list], name: str = "attribute"):
+        self.values, self._read, self.name = list(values), read, name
+
+    @classmethod
+    def clip_labels(cls, clip, labels: dict[str, str], name: str = "attribute") -> "AttributeReader":
+        """`labels` maps each value to the text CLIP compares against, e.g. {"red": "a red figure"}."""
+        values, texts = list(labels), list(labels.values())
+        return cls(values, lambda images: [values[texts.index(t)] for t in clip.zero_shot(images, texts)], name)
+
+    @classmethod
+    def toy_world_colour(cls, values: Sequence[str] = ("blue", "red")) -> "AttributeReader":
+        """The toy world's pixel oracle: the colour of the figure (None when it reads another colour)."""
+        import numpy as np
+
+        from workbench.toyworld.oracle import Oracle
+        from workbench.toyworld.world import Vocabulary
+
+        oracle = Oracle(Vocabulary.load())
+        values = list(values)
+
+        def read(images):
+            colours = [oracle.read_role_colour(np.asarray(img.convert("RGB"))) for img in images]
+            return [c if c in values else None for c in colours]
+
+        return cls(values, read, "figure colour")
+
+    def __call__(self, images) -> list:
+        return self._read(images)
+
+
+@dataclass
+class BiasProbe:
+    """A sweep of roles x adjectives x seeds, read by one attribute reader."""
+
+    roles: Sequence[str]
+    adjectives: Sequence[str] = ()
+    seeds: Sequence[int] = tuple(range(100))
+    template: str = TEMPLATES[0]
+    adjective_template: str = TEMPLATES[1]
+    steps: int = 25
+    guidance: float = 7.5
+    cells: list[Cell] = field(default_factory=list)
+
+    def prompts(self) -> list[tuple[str, str | None, str]]:
+        if not self.roles:
+            raise ValueError("the probe needs at least one role, e.g. roles=['doctor', 'nurse']")
+        out = [(r, None, self.template.format(role=r)) for r in self.roles]
+        out += [(r, a, self.adjective_template.format(role=r, adjective=a)) for r in self.roles for a in self.adjectives]
+        return out
+
+    def run(self, generator, reader: AttributeReader) -> "BiasProbe":
+        """Generate every cell (served from the store when already made) and read the attribute."""
+        from workbench.generation.seeds import parse_seeds
+
+        seeds = parse_seeds(self.seeds)
+        cells = [Cell(role, adj, prompt) for role, adj, prompt in self.prompts()]
+        requests = [req for c in cells for req in generator.requests(c.prompt, seeds, steps=self.steps,
+                                                                      guidance=self.guidance)]
+        results = generator.generate(requests)
+        for i, cell in enumerate(cells):
+            cell.results = results[i * len(seeds):(i + 1) * len(seeds)]
+            cell.labels = reader([r.image for r in cell.results])
+        self.cells, self.reader_values, self.reader_name = cells, reader.values, reader.name
+        return self
+
+    # --- results --------------------------------------------------------------------------------------
+    def table(self) -> list[dict]:
+        """One row per cell and value: rate with its 95 % interval, counts and readable n."""
+        rows = []
+        for cell in self.cells:
+            for value in self.reader_values:
+                rate, low, high = cell.rate(value)
+                rows.append({"role": cell.role, "adjective": cell.adjective or "", "prompt": cell.prompt,
+                             "value": value, "rate": rate, "low": low, "high": high,
+                             "count": cell.counts().get(value, 0), "n": cell.n, "images": len(cell.labels)})
+        return rows
+
+    def cell(self, role: str, adjective: str | None = None) -> Cell:
+        for c in self.cells:
+            if c.role == role and c.adjective == adjective:
+                return c
+        raise KeyError(f"no cell for role {role!r} and adjective {adjective!r}; run the probe first")
+
+    def figure(self, value: str | None = None):
+        """Bar chart of the rate of `value` per role (and adjective), with 95 % intervals."""
+        import plotly.graph_objects as go
+
+        value = value or self.reader_values[0]
+        rows = [r for r in self.table() if r["value"] == value]
+        fig = go.Figure()
+        for adjective in dict.fromkeys(r["adjective"] for r in rows):
+            mine = [r for r in rows if r["adjective"] == adjective]
+            fig.add_trace(go.Bar(
+                name=html.escape(adjective or "(no adjective)"), x=[html.escape(r["role"]) for r in mine],
+                y=[r["rate"] for r in mine],
+                error_y=dict(type="data", symmetric=False, array=[r["high"] - r["rate"] for r in mine],
+                             arrayminus=[r["rate"] - r["low"] for r in mine])))
+        fig.update_layout(barmode="group", yaxis=dict(range=[0, 1], title=f"share {html.escape(value)}"),
+                          title=f"{html.escape(self.reader_name)}: share '{html.escape(value)}' per role (95 % CI)")
+        return fig
+
+    def grid(self, role: str, adjective: str | None = None, n: int = 9):
+        """The first n images of a cell as a labelled grid, as the Diffusion Bias Explorer shows."""
+        from workbench.generation.grids import grid_image
+
+        cell = self.cell(role, adjective)
+        shown = cell.results[:n]
+        cols = max(1, round(len(shown) ** 0.5))
+        rows = -(-len(shown) // cols)
+        images = [r.image for r in shown] + [shown[0].image.copy()] * (rows * cols - len(shown))
+        return grid_image(images[: rows * cols], rows, cols, title=cell.prompt)
+
+
+def planted_check(probe: BiasProbe, planted: dict[str, dict[str, float]], value: str, tolerance: float = 0.05) -> list[dict]:
+    """Compare measured rates of `value` with planted ones: within tolerance, and inside the interval."""
+    out = []
+    for cell in probe.cells:
+        if cell.adjective is not None or cell.role not in planted:
+            continue
+        rate, low, high = cell.rate(value)
+        truth = planted[cell.role].get(value, 0.0)
+        out.append({"role": cell.role, "planted": truth, "measured": rate, "low": low, "high": high,
+                    "error": rate - truth, "within_tolerance": abs(rate - truth) <= tolerance,
+                    "in_interval": low <= truth <= high})
+    return out
