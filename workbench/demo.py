@@ -9,6 +9,7 @@ stderr, and the others still run, so one broken part never hides the rest.
 from __future__ import annotations
 
 import html
+import os
 import sys
 import time
 import traceback
@@ -74,6 +75,66 @@ def step_compose(out: Path) -> str:
             + f"<p>Refused: <i>{html.escape(refusal)}</i></p>")
 
 
+def _img(path: Path, out: Path, alt: str) -> str:
+    return f"<img src='{html.escape(str(path.relative_to(out)))}' alt='{html.escape(alt)}'>"
+
+
+def _generator(out: Path):
+    from workbench.generation.engine import ImageGenerator
+
+    return ImageGenerator(store=out / "store", progress=False)
+
+
+def step_variations(out: Path) -> str:
+    from workbench.embeddings.clip import ClipEmbedder
+    from workbench.generation.grids import variation_grid
+    from workbench.generation.variations import rerank
+    from workbench.prompts import compose
+
+    gen = _generator(out)
+    prompt = compose("a red star on a light blue background", ["render_engines:octane-render"])
+    grid = variation_grid(gen, prompt, "0-8")
+    grid_path = grid.save(out / "variations.png")
+    ranked = rerank(gen, ClipEmbedder(store=gen.store, progress=False), prompt, n=16, keep=4)
+    rerank_path = out / "rerank.png"
+    ranked.image().save(rerank_path)
+    seconds = sum(r.record.duration_s for r in grid.results)
+    return (f"<p>{html.escape(prompt.prompt)}: seeds 0-8, {grid.results[0].request.steps} steps, guidance "
+            f"{grid.results[0].request.guidance} ({seconds:.1f} s of model time).</p>"
+            + _img(grid_path, out, "3x3 variation grid")
+            + "<p>CLIP rerank: 16 candidates, the best 4 kept (green), the rest still shown (red).</p>"
+            + _img(rerank_path, out, "reranked candidates"))
+
+
+def step_comparison(out: Path) -> str:
+    from workbench.generation.grids import compare_modifiers
+
+    gen = _generator(out)
+    refs = ["render_engines:octane-render", "film:ilford-hp5", "mediums:watercolor", "artists:georges-seurat",
+            "artists:piet-mondrian", "decades:1980s"]
+    grid = compare_modifiers(gen, "a yellow heart on a white background", refs, "0-3")
+    path = grid.save(out / "comparison.png")
+    return "<p>Same subject and seeds in every row; each row adds one modifier.</p>" + _img(path, out, "comparison")
+
+
+def step_bias(out: Path) -> str:
+    from workbench.bias import AttributeReader, BiasProbe, planted_check
+    from workbench.toyworld.world import Vocabulary
+
+    gen = _generator(out)
+    probe = BiasProbe(["doctor", "nurse", "teacher"], seeds=range(40)).run(gen, AttributeReader.toy_world_colour())
+    planted = {r.name: r.rates for r in Vocabulary.load().roles}
+    rows = "".join(f"<tr><td>{html.escape(c['role'])}</td><td>{c['planted']:.0%}</td><td>{c['measured']:.0%} "
+                   f"[{c['low']:.0%}, {c['high']:.0%}]</td></tr>" for c in planted_check(probe, planted, "blue"))
+    chart = out / "bias.html"
+    probe.figure("blue").write_html(chart, include_plotlyjs=True, full_html=True)  # offline: plotly.js inline
+    grid_path = out / "bias_doctor.png"
+    probe.grid("doctor").save(grid_path)
+    return ("<p>Share of blue figures per role (toy world oracle; 40 seeds each; 95 % Wilson interval).</p>"
+            "<table><tr><th>role</th><th>planted</th><th>measured</th></tr>" + rows + "</table>"
+            f"<p><a href='bias.html'>chart</a></p>" + _img(grid_path, out, "doctor images"))
+
+
 def step_notebooks(out: Path) -> str:
     """Execute every notebook in a fresh kernel and keep the executed copies (HTML and .ipynb)."""
     import nbformat
@@ -85,6 +146,7 @@ def step_notebooks(out: Path) -> str:
     rows = []
     for path in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
+        os.environ["WORKBENCH_STORE"] = str(out / "store")  # notebooks share the demo's store
         start = time.perf_counter()
         status = "ok"
         try:
@@ -101,6 +163,9 @@ def step_notebooks(out: Path) -> str:
 
 STEPS: list[tuple[str, Callable[[Path], str]]] = [
     ("Compose prompts", step_compose),
+    ("Seeded variations and CLIP rerank", step_variations),
+    ("Modifiers side by side", step_comparison),
+    ("Bias probe", step_bias),
     ("Notebooks, executed", step_notebooks),
 ]
 

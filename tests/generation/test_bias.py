@@ -17,7 +17,9 @@ def test_sweep_reads_every_image_and_reports_rates(tiny_model, tmp_path):
 
     gen = ImageGenerator(tiny_model, store=tmp_path / "s", progress=False)
     # a reader that calls an image "bright" when its mean is above the median of all: deterministic, known
-    reader = AttributeReader(["bright", "dark"], lambda imgs: ["bright" if sum(i.convert("L").getdata()) / 256 > 62
+    import numpy as np
+
+    reader = AttributeReader(["bright", "dark"], lambda imgs: ["bright" if np.asarray(i.convert("L")).mean() > 62
                                                                else "dark" for i in imgs])
     probe = BiasProbe(["doctor", "nurse"], ["kind"], seeds=range(6), steps=2).run(gen, reader)
     assert [c.prompt for c in probe.cells] == ["a photo of a doctor", "a photo of a nurse",
