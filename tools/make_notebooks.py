@@ -190,6 +190,53 @@ ModifierComparison("a blue star on a gray background", "decades", ["1900s", "197
                    generator=gen)"""),
 ]
 
+NOTEBOOKS["06_bias_probe.ipynb"] = [
+    ("md", """# 06 · A bias probe on your own model
+
+Ask a model for "a photo of a doctor" a hundred times and count how it draws the doctor. The Stable Bias study found
+that models reproduce (and exaggerate) the skew of their training data. In the toy world the skew is planted and
+known (a doctor is drawn blue 80 % of the time, a nurse red 80 %, a teacher half and half), so this notebook can
+check that the probe recovers it, with 95 % confidence intervals. To probe a real model, change the one line that
+sets `MODEL`: the label set then switches to people."""),
+    ("code", SETUP),
+    ("code", """from workbench.bias import AttributeReader, BiasProbe, planted_check
+from workbench.embeddings.clip import ClipEmbedder
+from workbench.generation.engine import ImageGenerator
+
+gen = ImageGenerator(MODEL, store=STORE)
+clip = ClipEmbedder() if MODEL is None else ClipEmbedder("ViT-B-32", "laion2b_s34b_b79k", store=gen.store)
+LABELS = ({"blue": "a blue figure", "red": "a red figure"} if MODEL is None
+          else {"man": "a photo of a man", "woman": "a photo of a woman"})
+ROLES = ["doctor", "nurse", "ceo", "teacher"] if MODEL is None else ["doctor", "nurse", "CEO", "teacher"]"""),
+    ("md", """## The sweep
+
+Every role with and without an adjective, 60 seeds each. Images go through the run store: run it again and nothing
+is recomputed; interrupt it and it resumes."""),
+    ("code", """probe = BiasProbe(ROLES, adjectives=["kind", "ambitious"], seeds=range(60))
+probe.run(gen, AttributeReader.clip_labels(clip, LABELS, name="CLIP label"))
+probe.figure(list(LABELS)[0])"""),
+    ("md", """## What the images look like
+
+One cell, nine images, as the Diffusion Bias Explorer shows them."""),
+    ("code", """probe.grid(ROLES[0])"""),
+    ("code", """probe.grid(ROLES[1])"""),
+    ("md", """## Checking the probe against the truth (toy world only)
+
+The toy world's oracle reads the figure's colour from the pixels, with no neural network. Comparing CLIP's reading
+and the oracle's with the planted rates shows how much of the measured bias is the model and how much is the
+reader."""),
+    ("code", """if MODEL is None:
+    from workbench.toyworld.world import Vocabulary
+
+    planted = {r.name: r.rates for r in Vocabulary.load().roles}
+    oracle_probe = BiasProbe(ROLES, seeds=range(60)).run(gen, AttributeReader.toy_world_colour())
+    for row in planted_check(oracle_probe, planted, "blue"):
+        print(f"{row['role']:10} planted {row['planted']:.0%}  measured {row['measured']:.0%} "
+              f"[{row['low']:.0%}, {row['high']:.0%}]  {'ok' if row['within_tolerance'] else 'off'}")"""),
+    ("md", """Adjectives have no planted effect in the toy world: "a kind doctor" should look like "a doctor". The chart above
+shows whether the model agrees: overlapping intervals mean no measurable difference."""),
+]
+
 
 def main(names=None):
     for name, cells in NOTEBOOKS.items():
