@@ -190,6 +190,131 @@ ModifierComparison("a blue star on a gray background", "decades", ["1900s", "197
                    generator=gen)"""),
 ]
 
+NOTEBOOKS["04_latent_space_map.ipynb"] = [
+    ("md", """# 04 · Prompts and images on one map
+
+CLIP turns a prompt and an image into vectors in the same space; similar meanings land near each other. This notebook
+makes a small set of images, embeds them and their prompts, and puts everything on one map: prompts as diamonds,
+images as dots, a line from each prompt to its images. Hover or click a point to see its image and record; select a
+region to see a gallery. To use a real model, change the one line that sets `MODEL`."""),
+    ("code", SETUP),
+    ("code", """from workbench.maps import warm_up
+
+warming = warm_up()  # compiles UMAP's kernels in the background while we generate (30-45 s the first time)
+warming.status"""),
+    ("code", """from workbench.embeddings.clip import ClipEmbedder
+from workbench.generation.engine import ImageGenerator
+from workbench.prompts import compose
+
+gen = ImageGenerator(MODEL, store=STORE)
+clip = ClipEmbedder(store=gen.store)  # the toy-world CLIP; any open_clip model name and tag works too
+subjects = ["a red circle on a white background", "a blue square on a beige background",
+            "a yellow star on a black background", "a green heart on a light blue background"]
+modifiers = [[], ["render_engines:octane-render"], ["mediums:pixel-art"], ["artists:georges-seurat"]]
+images = []
+for subject in subjects:
+    for tags in modifiers:
+        images += gen.generate(gen.requests(compose(subject, tags), seeds="0-3"))
+len(images)"""),
+    ("code", """from workbench.maps.points import points_from_images
+from workbench.widgets import LatentMap
+
+points = points_from_images(images, clip=clip)
+latent_map = LatentMap(points, projection="umap", colour_by="modifier")
+latent_map"""),
+    ("md", """The map shows PCA at once and switches to UMAP when it is ready (the status line says which). Colour by
+`modifier`, `category`, `seed`, `model` or `source` with the dropdown, or from code:"""),
+    ("code", """latent_map.state.wait()  # only so that the lines below see the UMAP layout
+latent_map.state.colour_by = "seed"
+latent_map.state.shown, {k: round(v, 2) for k, v in latent_map.state.seconds.items()}"""),
+    ("code", """first_image = next(p for p in points.points if p.kind == "image")
+details = latent_map.state.click(first_image.id)  # what a click in the map does
+print(details.prompt)"""),
+    ("md", """## The modality gap
+
+Text and image vectors sit in two separate regions of CLIP space, so a map of both shows two islands (Liang et al.,
+2022). Centring each modality on its own mean removes the offset and lets prompts sit among their images."""),
+    ("code", """print(latent_map.state.gap_text())
+latent_map.state.centred = True
+latent_map.state.colour_by = "kind"
+latent_map.state.shown"""),
+    ("md", """## A standalone map file
+
+The same map as one HTML file that opens anywhere, offline (plotly.js inside, every prompt escaped). From a shell:
+`workbench map --store runs --out map.html`."""),
+    ("code", """from workbench.maps.figures import export_html, map_figure
+
+path = export_html(map_figure(points, latent_map.state.layout, colour_by="modifier", title="toy world"),
+                   os.path.join(STORE, "map.html"))
+path"""),
+]
+
+NOTEBOOKS["05_how_latent_space_works.ipynb"] = [
+    ("md", """# 05 · How latent space works
+
+Four short experiments: watch an image come out of noise step by step; place prompts and images on axes you name
+("yellow", "round", "shiny"); walk from one prompt to another, and from one seed to another; and measure how far each
+modifier pulls an image towards its own words. To use a real model, change the one line that sets `MODEL`."""),
+    ("code", SETUP),
+    ("code", """from workbench.embeddings.clip import ClipEmbedder
+from workbench.generation.engine import ImageGenerator
+
+gen = ImageGenerator(MODEL, store=STORE)
+clip = ClipEmbedder(store=gen.store)"""),
+    ("md", """## 1. From noise to image
+
+At every step the model predicts the clean image from the noisy one. Decoding that prediction shows the picture
+forming: coarse colour first, then shape, then texture."""),
+    ("code", """from workbench.generation.variations import filmstrip, filmstrip_image
+
+frames = filmstrip(gen, "a yellow star on a black background, octane render", seed=2, steps=25)
+filmstrip_image(frames, "predicted clean image at each step")"""),
+    ("md", """## 2. Concept axes: a banana against a balloon
+
+Name an axis by two words; a point's place on it is how much nearer its vector is to the first word than the
+second. In the toy world a yellow star scores high on "yellow", a red circle high on "round"; octane render makes
+things "shiny"."""),
+    ("code", """from workbench.maps.concepts import ConceptAxes, concept_figure
+
+prompts = ["a yellow circle on a white background", "a yellow star on a white background",
+           "a red circle on a white background", "a red star on a white background",
+           "a yellow circle on a white background, octane render", "a red square on a white background, octane render"]
+shown = [gen.generate(gen.requests(p, seeds="0-2")) for p in prompts]
+images = [r.image for group in shown for r in group]
+labels = [r.request.prompt for group in shown for r in group]
+axes = ConceptAxes(clip, [("yellow", "red"), ("round", "angular"), ("shiny", "flat")]).fit()
+coords = axes.transform(clip.embed_images(images))
+concept_figure(axes, coords, labels=labels, title="images placed on named concept axes")"""),
+    ("md", """## 3. Walking through latent space
+
+Between two prompts at a fixed seed (the text conditioning is interpolated), and between two seeds with a fixed
+prompt (the starting noise is interpolated)."""),
+    ("code", """from workbench.maps.interpolation import interpolate_prompts, noise_walk
+
+interpolate_prompts(gen, "a red circle on a white background", "a blue square on a white background", seed=3, n=7)"""),
+    ("code", """noise_walk(gen, "a green heart on a beige background", seed_a=1, seed_b=7, n=7)"""),
+    ("md", """## 4. How strongly does each modifier work?
+
+For every modifier row of a comparison grid, the CLIP similarity of its images to the modifier's own words, minus
+the same for the baseline image of the same seed: the seed's influence cancels out. Mean and spread over seeds."""),
+    ("code", """from workbench.generation.grids import compare_modifiers
+from workbench.maps.modifier_effects import annotate_grid, effect_chart, effect_scores
+
+grid = compare_modifiers(gen, "a blue star on a gray background",
+                         ["render_engines:octane-render", "film:ilford-hp5", "mediums:pixel-art",
+                          "artists:piet-mondrian", "decades:1900s"], seeds="0-5")
+scores = effect_scores(clip, grid)
+effect_chart(scores)"""),
+    ("code", """annotate_grid(grid, scores)"""),
+    ("md", """## What the model sees
+
+Rank every modifier of the tag libraries against one image by CLIP similarity (as clip-interrogator does)."""),
+    ("code", """from workbench.maps.modifier_effects import rank_modifiers
+
+for category, ranked in rank_modifiers(clip, grid.row(3)[0].image, top=3).items():
+    print(f"{category:15}", ", ".join(f"{tag.label} ({score:.2f})" for tag, score in ranked))"""),
+]
+
 NOTEBOOKS["06_bias_probe.ipynb"] = [
     ("md", """# 06 · A bias probe on your own model
 
