@@ -132,7 +132,7 @@ def step_bias(out: Path) -> str:
     probe.grid("doctor").save(grid_path)
     return ("<p>Share of blue figures per role (toy world oracle; 40 seeds each; 95 % Wilson interval).</p>"
             "<table><tr><th>role</th><th>planted</th><th>measured</th></tr>" + rows + "</table>"
-            f"<p><a href='bias.html'>chart</a></p>" + _img(grid_path, out, "doctor images"))
+            "<p><a href='bias.html'>chart</a></p>" + _img(grid_path, out, "doctor images"))
 
 
 def step_notebooks(out: Path) -> str:

@@ -2,7 +2,7 @@
 
 import json
 
-from workbench.widgets.generation_state import ModifierComparisonState, VariationGridState, reproduce_snippet
+from workbench.widgets.generation_state import VariationGridState, reproduce_snippet
 
 
 def test_variation_state_runs_tracks_progress_and_details(tiny_model):

@@ -1,6 +1,5 @@
 """Seeds: parsing, validation, per-image noise and variation slerp."""
 
-import pytest
 
 from workbench.generation.seeds import MAX_SEED, initial_latent, parse_seeds, seed_noise, slerp
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal
 
-from workbench.datafile import DataFileError, entry_list, load_yaml, plain
+from workbench.datafile import entry_list, load_yaml, plain
 from workbench.prompts.library import shipped_tags_dir
 
 Mode = Literal["refuse", "warn"]
