@@ -43,9 +43,9 @@ class Composer:
     def _build(self) -> w.Widget:
         state = self.state
         subject = w.Text(value=state.subject, placeholder="what the image shows, e.g. a lighthouse at dusk",
-                         description="Subject", layout=w.Layout(width="100%"))
+                         description="Subject", layout=w.Layout(width="auto"))
         negative = w.Text(value=state.negative, placeholder="what to avoid (optional)", description="Negative",
-                          layout=w.Layout(width="100%"))
+                          layout=w.Layout(width="auto"))
         subject.observe(lambda change: setattr(state, "subject", change["new"]), names="value")
         negative.observe(lambda change: setattr(state, "negative", change["new"]), names="value")
 
@@ -55,16 +55,17 @@ class Composer:
         preview = w.HTML(state.preview_html())
         preview.add_class("wb-composer-preview")
         state.observe(lambda s: setattr(preview, "value", s.preview_html()))
-        grid = w.GridBox(pickers, layout=w.Layout(grid_template_columns="repeat(3, minmax(220px, 1fr))", grid_gap="6px"))
+        # minmax(0, 1fr): columns may shrink below their content, so nothing spills past the output area
+        grid = w.GridBox(pickers, layout=w.Layout(grid_template_columns="repeat(3, minmax(0, 1fr))", grid_gap="6px"))
         box = w.VBox([subject, grid, negative, preview])
         box.add_class("wb-composer")
         return box
 
     def _picker(self, category: str, label: str) -> w.Widget:
         state = self.state
-        search = w.Text(placeholder=f"search {label.lower()}", layout=w.Layout(width="100%"))
+        search = w.Text(placeholder=f"search {label.lower()}", layout=w.Layout(width="auto"))
         select = w.SelectMultiple(options=state.options(category), value=tuple(state.picked(category)),
-                                  rows=6, layout=w.Layout(width="100%"))
+                                  rows=6, layout=w.Layout(width="auto"))
         select.add_class(f"wb-picker-{category}")
         refreshing = False
 
@@ -81,4 +82,4 @@ class Composer:
 
         search.observe(on_search, names="value")
         select.observe(on_select, names="value")
-        return w.VBox([w.HTML(f"<b>{label}</b>"), search, select])
+        return w.VBox([w.HTML(f"<b>{label}</b>"), search, select], layout=w.Layout(min_width="0"))
