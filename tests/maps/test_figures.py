@@ -1,0 +1,69 @@
+"""Plotly figures: one WebGL trace for the points, links as one line trace, escaped hover text,
+and a standalone HTML export in which a hostile prompt stays text."""
+
+import re
+
+import numpy as np
+import pytest
+from map_helpers import generated
+
+from workbench.maps.figures import LINKS_TRACE, POINTS_TRACE, export_html, map_figure
+from workbench.maps.points import points_from_images
+from workbench.maps.projection import PCAProjection
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def layout(points):
+    return PCAProjection().fit_transform(points.vectors)
+
+
+def test_one_points_trace_with_ids_colours_and_symbols(points, layout):
+    fig = map_figure(points, layout, "modifier")
+    trace = fig.data[POINTS_TRACE]
+    assert trace.type == "scattergl" and len(trace.x) == len(points)
+    assert list(trace.customdata) == points.ids
+    assert len(trace.marker.color) == len(points) and len(set(trace.marker.color)) == 3
+    assert {s for s, p in zip(trace.marker.symbol, points.points) if p.kind == "text"} == {"diamond"}
+    assert {s for s, p in zip(trace.marker.symbol, points.points) if p.kind == "image"} == {"circle"}
+    # every other trace is either the links or an empty legend key
+    assert all(len([x for x in t.x if x is not None]) == 0 for t in fig.data[POINTS_TRACE + 1:])
+    assert [t.name for t in fig.data[POINTS_TRACE + 1:]] == ["◆ prompt / ● image", "1960s", "octane-render", "(none)"]
+    assert fig.layout.legend.title.text == "colour: modifier"
+
+
+def test_links_are_one_line_trace_from_each_prompt_to_its_images(points, layout):
+    links = map_figure(points, layout).data[LINKS_TRACE]
+    assert links.mode == "lines" and len(links.x) == 3 * 9
+    assert all(x is None for x in links.x[2::3])
+
+
+def test_three_d_map(points):
+    fig = map_figure(points, PCAProjection(3).fit_transform(points.vectors), "seed")
+    assert fig.data[POINTS_TRACE].type == "scatter3d" and len(fig.data[POINTS_TRACE].z) == len(points)
+
+
+def test_layout_must_match_the_points(points):
+    with pytest.raises(ValueError, match=r"the layout must have one 2-D or 3-D position per point \(12\), "
+                                         r"got shape \(3, 2\)"):
+        map_figure(points, np.zeros((3, 2)))
+
+
+def test_hostile_prompt_stays_text_in_hover_and_html_export(fake_clip, tmp_path):
+    items = [generated(HOSTILE, s, (("render_engines", "<b>octane</b>"),)) for s in range(3)]
+    points = points_from_images(items, fake_clip)
+    fig = map_figure(points, PCAProjection().fit_transform(points.vectors), title=HOSTILE)
+    hover = fig.data[POINTS_TRACE].hovertext
+    assert all("&lt;img src=x onerror=alert(1)&gt;" in h and HOSTILE not in h for h in hover)
+    path = export_html(fig, tmp_path / "map.html")
+    text = path.read_text(encoding="utf-8")
+    assert HOSTILE not in text and "<b>octane</b>" not in text
+    assert "onerror=alert(1)" in text  # the prompt is there, as text
+    assert not re.search(r"<script[^>]*src=[\"']https?:", text), "no script from the network: it opens offline"
+    assert len(text) > 1_000_000  # plotly.js itself is inline
+
+
+def test_export_needs_an_html_name(points, layout, tmp_path):
+    with pytest.raises(ValueError, match=r"give a file name ending in .html, not 'map.png'"):
+        export_html(map_figure(points, layout), tmp_path / "map.png")

@@ -1,0 +1,146 @@
+"""LatentMapState driven without a browser, and the LatentMap widget built and clicked in-process."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from map_helpers import generated
+
+from workbench.maps.points import points_from_images, text_id
+from workbench.maps.state import LatentMapState
+
+
+@pytest.fixture
+def state(points):
+    return LatentMapState(points, projection="pca")
+
+
+def test_pca_is_shown_at_once(state, points):
+    assert state.shown == "pca" and state.layout.shape == (len(points), 2)
+    assert state.status == "PCA map of 12 points"
+
+
+def test_clicking_a_point_puts_its_record_image_and_prompt_in_the_panel(state, points):
+    image_id = next(p.id for p in points.points if p.kind == "image")
+    details = state.click(image_id)
+    assert state.focused is details and details.record is points[image_id].record
+    assert details.prompt == points[image_id].prompt and details.image.size == (16, 16)
+    assert details.png().startswith(b"\x89PNG")
+    assert "<th" in details.html() and "seed" in details.html()
+    prompt = state.click(text_id("a red circle"))
+    assert prompt.kind == "text" and len(prompt.linked) == 3 and prompt.image is not None
+    assert "3 image(s) made from it" in prompt.html()
+    with pytest.raises(KeyError, match="no point with id 'nope' on this map"):
+        state.click("nope")
+
+
+def test_hover_and_selection_gallery(state, points):
+    state.hover(points.ids[-1])
+    assert state.hovered.id == points.ids[-1] and state.focused is None
+    state.select([text_id("a blue square, 1960s"), points.ids[-1]])
+    gallery = state.gallery()
+    assert [g.kind for g in gallery] == ["image"] * 3  # the prompt's three images (one already selected)
+    assert {g.prompt for g in gallery} == {"a blue square, 1960s"}
+
+
+def test_panel_html_escapes_the_prompt(fake_clip):
+    hostile = "<script>alert(1)</script>"
+    state = LatentMapState(points_from_images([generated(hostile, s) for s in range(2)], fake_clip),
+                           projection="pca")
+    for point_id in state.points.ids:
+        html = state.details(point_id).html()
+        assert hostile not in html and "&lt;script&gt;" in html
+
+
+def test_colour_field_and_observers(state):
+    seen = []
+    state.observe(lambda s: seen.append(s.colour_by))
+    state.colour_by = "seed"
+    assert seen == ["seed"] and state.figure().layout.legend.title.text == "colour: seed"
+    with pytest.raises(ValueError, match=r"unknown colour field 'size'; colour by one of: modifier, category"):
+        state.colour_by = "size"
+
+
+def test_centring_toggle_changes_the_gap_as_stated(state):
+    raw_layout = state.layout
+    state.centred = True
+    assert state.status.endswith("(centred)") and not np.allclose(state.layout, raw_layout)
+    text = state.gap_text()
+    raw, centred = (float(x) for x in text.split("Modality gap ")[1].split(" centred")[0].split(" raw → "))
+    assert raw > 0.5 and centred < raw / 5 and "subtracts each modality's mean" in text
+
+
+def test_umap_replaces_pca_when_ready_without_blocking(points):
+    state = LatentMapState(points, projection="umap", n_neighbors=5)
+    assert state.shown == "pca" and state.layout is not None, "PCA is on screen while UMAP is computed"
+    shown = []
+    state.observe(lambda s: shown.append(s.shown))
+    assert state.wait(120) and state.shown == "umap" and not state.busy
+    assert state.layout.shape == (len(points), 2) and state.error == ""
+    assert shown[-1] == "umap"
+    state.projection = "pca"
+    assert state.shown == "pca"
+    state.projection = "umap"  # cached: shown at once, no second computation
+    assert state.shown == "umap" and not state.busy
+
+
+def test_adding_points_places_them_without_a_refit(points, fake_clip):
+    state = LatentMapState(points, projection="umap", n_neighbors=5, background=False)
+    before = state.layout.copy()
+    new = points_from_images([generated("a red circle", 7), generated("a green star", 0)], fake_clip)
+    state.add(new)
+    assert len(state.points) == 12 + 3 and state.layout.shape == (15, 2)
+    assert np.array_equal(state.layout[:12], before)
+    red = state.points[text_id("a red circle")]
+    assert len(red.links) == 4, "the new image of a prompt already on the map links to it"
+    state.projection = "pca"
+    assert state.layout.shape == (15, 2)
+
+
+def test_bad_maps_are_refused(fake_clip):
+    one = points_from_images([], fake_clip, prompts=["a red circle"])
+    with pytest.raises(ValueError, match=r"a map needs at least 2 points, got 1; add another prompt or image"):
+        LatentMapState(one)
+    with pytest.raises(ValueError, match=r"nothing to map: no prompts and no readable images"):
+        points_from_images([], fake_clip)
+    two = points_from_images([], fake_clip, prompts=["a red circle", "a blue star"])
+    state = LatentMapState(two, projection="umap", background=False)
+    assert state.shown == "pca" and "UMAP needs at least 3 points, the map has 2" in state.error
+    bad = points_from_images([], fake_clip, prompts=["a", "b c"])
+    bad.vectors[1, 3] = np.nan
+    with pytest.raises(ValueError, match=r"embeddings of 1 point\(s\) contain NaN or infinite values \(rows 1\)"):
+        LatentMapState(bad)
+
+
+# --- the widget (no browser: plotly's callbacks are called as plotly would) ----------------------
+
+def test_widget_mirrors_the_state_and_sends_clicks_into_it(points):
+    pytest.importorskip("anywidget")
+    from workbench.widgets import LatentMap
+
+    m = LatentMap(points, projection="pca")
+    box = m.widget
+    assert "wb-map" in box._dom_classes
+    panel = _find(box, "wb-map-panel")
+    assert {"wb-map-panel-image", "wb-map-panel-info"} <= {c for w in panel.children for c in w._dom_classes}
+    trace = m.figure.data[1]
+    image_index = next(i for i, p in enumerate(points.points) if p.kind == "image")
+    m._on_click(trace, SimpleNamespace(point_inds=[image_index]))
+    assert m.state.focused.id == points.ids[image_index]
+    assert bytes(m._panel_image.value).startswith(b"\x89PNG") and "seed" in m._panel_info.value
+    m._on_selection(trace, SimpleNamespace(point_inds=[0, 1]))
+    assert len(_find(box, "wb-map-gallery").children) >= 1
+    m.state.colour_by = "source"
+    assert m.figure.layout.legend.title.text == "colour: source"
+    m.state.centred = True
+    assert np.allclose(np.asarray(trace.x), m.state.layout[:, 0])
+
+
+def _find(widget, css_class):
+    if css_class in getattr(widget, "_dom_classes", ()):
+        return widget
+    for child in getattr(widget, "children", ()):
+        found = _find(child, css_class)
+        if found is not None:
+            return found
+    return None
