@@ -117,6 +117,22 @@ def step_comparison(out: Path) -> str:
     return "<p>Same subject and seeds in every row; each row adds one modifier.</p>" + _img(path, out, "comparison")
 
 
+def step_map(out: Path) -> str:
+    from workbench.embeddings.clip import ClipEmbedder
+    from workbench.maps.figures import export_html, map_figure
+    from workbench.maps.points import points_from_store
+    from workbench.maps.projection import UMAPProjection, centre_modalities
+
+    gen = _generator(out)
+    points = points_from_store(gen.store, ClipEmbedder(store=gen.store, progress=False))
+    layout = UMAPProjection().fit_transform(centre_modalities(points.vectors, points.is_image))
+    path = export_html(map_figure(points, layout, colour_by="modifier",
+                                  title="prompts and images of this demo (UMAP, modalities centred)"), out / "map.html")
+    n_images = int(points.is_image.sum())
+    return (f"<p>{n_images} images and {len(points.points) - n_images} prompts embedded with the toy-world CLIP and "
+            f"placed by UMAP: <a href='{path.name}'>open the map</a> (hover for prompts; standalone, offline).</p>")
+
+
 def step_bias(out: Path) -> str:
     from workbench.bias import AttributeReader, BiasProbe, planted_check
     from workbench.toyworld.world import Vocabulary
@@ -165,6 +181,7 @@ STEPS: list[tuple[str, Callable[[Path], str]]] = [
     ("Compose prompts", step_compose),
     ("Seeded variations and CLIP rerank", step_variations),
     ("Modifiers side by side", step_comparison),
+    ("Prompts and images on one map", step_map),
     ("Bias probe", step_bias),
     ("Notebooks, executed", step_notebooks),
 ]
