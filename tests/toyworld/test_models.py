@@ -1,0 +1,173 @@
+"""Toy-world model plumbing with tiny random components: tokenizer, text-encoder conversion,
+saving and loading through the ordinary loaders, and the training recipe in quick mode."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+open_clip = pytest.importorskip("open_clip")
+pytest.importorskip("diffusers")
+
+from workbench.toyworld import models, paths  # noqa: E402
+
+PROMPTS = [
+    "a red circle on a blue background, octane render, 1960s",
+    "",
+    "A Doctor!! by georges seurat, kodak portra 400",
+    "two shapes: a cyan diamond and a blue coloured heart on light blue, pixel-art",
+    "café au lait   WITH   spaces, 1980s neon (x2) #hashtag",
+]
+TINY = models.DiffusionConfig(
+    vae_channels=(8, 16), vae_groups=8, latent_channels=4,
+    unet_channels=(16, 32), unet_attention=(False, True), unet_heads=2, unet_groups=8,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    """A registered tiny open_clip architecture (standard vocabulary and context)."""
+    cfg = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 64, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+    }
+    path = tmp_path_factory.mktemp("cfg") / "tiny-toy-clip.json"
+    path.write_text(json.dumps(cfg))
+    name = models.register_clip_config_file(path)
+    return name, path, models.build_clip(name, seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return models.build_tokenizer()
+
+
+def _ids(tokenizer, texts):
+    return tokenizer(texts, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+
+
+def test_tokenizer_gives_open_clip_ids_apart_from_padding(tokenizer):
+    ours = _ids(tokenizer, PROMPTS)
+    theirs = open_clip.get_tokenizer(paths.CLIP_MODEL_NAME)(PROMPTS)
+    assert ours.shape == theirs.shape == (len(PROMPTS), 77)
+    real = theirs != 0  # open_clip pads with 0, we pad with <|endoftext|>
+    assert torch.equal(ours[real], theirs[real])
+    assert (ours[~real] == tokenizer.eos_token_id).all()
+
+
+def test_tokenizer_files_are_built_offline(tmp_path):
+    vocab, merges = models.write_tokenizer_files(tmp_path)
+    table = json.loads(vocab.read_text())
+    assert len(table) == 49408
+    assert table["<|startoftext|>"] == 49406 and table["<|endoftext|>"] == 49407
+    assert merges.read_text().startswith("#version")
+
+
+def test_converted_text_encoder_gives_identical_hidden_states(tiny_clip, tokenizer):
+    _, _, clip = tiny_clip
+    encoder = models.convert_text_tower(clip)
+    assert encoder.dtype == torch.float32
+    for ids in (open_clip.get_tokenizer(paths.CLIP_MODEL_NAME)(PROMPTS), _ids(tokenizer, PROMPTS)):
+        with torch.no_grad():
+            ours = encoder(ids).last_hidden_state
+            theirs = models.clip_text_hidden_states(clip, ids)
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_shipped_clip_config_registers_idempotently():
+    assert paths.register_clip_config() == paths.register_clip_config() == paths.CLIP_MODEL_NAME
+    assert paths.CLIP_MODEL_NAME in open_clip.list_models()
+    assert paths.CLIP_CONFIG_FILE.is_file()
+
+
+def test_clip_checkpoint_loads_through_open_clip(tiny_clip, tmp_path):
+    name, cfg_path, clip = tiny_clip
+    path = models.save_clip(clip, tmp_path / "clip", config_file=cfg_path)
+    loaded, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(path))
+    assert next(loaded.parameters()).dtype == torch.float32
+    for (k, a), b in zip(clip.state_dict().items(), loaded.state_dict().values()):
+        torch.testing.assert_close(a.half().float(), b, msg=k)  # stored as float16 on disk
+    # open_clip's preprocess equals the training transform on 64x64 images
+    from PIL import Image
+
+    from workbench.toyworld.train import to_clip_input
+
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    torch.testing.assert_close(preprocess(Image.fromarray(img)), to_clip_input(img[None])[0],
+                               atol=1e-5, rtol=1e-5)
+
+
+def _tiny_pipeline(tiny_clip, tokenizer):
+    torch.manual_seed(0)
+    _, _, clip = tiny_clip
+    encoder = models.convert_text_tower(clip)
+    return models.assemble_pipeline(
+        models.build_vae(TINY), models.build_unet(TINY, encoder.config.hidden_size),
+        encoder, tokenizer, models.build_inference_scheduler(TINY),
+    )
+
+
+def _run(pipe, seed=0):
+    from workbench.toyworld.evaluate import generate
+
+    pipe.set_progress_bar_config(disable=True)
+    return generate(pipe, ["a red circle on a white background"], [seed], steps=2, guidance=3.0)
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_pipeline_folder_round_trips_through_from_pretrained(tiny_clip, tokenizer, tmp_path, fp16):
+    from diffusers import DiffusionPipeline, StableDiffusionPipeline
+
+    pipe = _tiny_pipeline(tiny_clip, tokenizer)
+    models.save_pipeline(pipe, tmp_path / "pipeline", fp16=fp16)
+    loaded = DiffusionPipeline.from_pretrained(str(tmp_path / "pipeline"), local_files_only=True)
+    assert isinstance(loaded, StableDiffusionPipeline)
+    assert loaded.safety_checker is None and loaded.feature_extractor is None
+    for part in ("unet", "vae", "text_encoder"):
+        assert getattr(loaded, part).dtype == torch.float32, part
+        for (k, a), b in zip(getattr(pipe, part).state_dict().items(), getattr(loaded, part).state_dict().values()):
+            torch.testing.assert_close(a.half().float() if fp16 else a, b, msg=k)
+    assert _ids(loaded.tokenizer, PROMPTS).tolist() == _ids(tokenizer, PROMPTS).tolist()
+    image = _run(loaded)
+    assert image.shape == (1, 64, 64, 3) and image.dtype == np.uint8
+    if not fp16:
+        assert np.array_equal(image, _run(pipe))
+    assert models.load_pipeline(tmp_path / "pipeline").unet.dtype == torch.float32
+
+
+def test_generation_is_seeded_per_image(tiny_clip, tokenizer):
+    from workbench.toyworld.evaluate import generate
+
+    pipe = _tiny_pipeline(tiny_clip, tokenizer)
+    pipe.set_progress_bar_config(disable=True)
+    p = "a red circle on a white background"
+    alone = generate(pipe, [p], [5], steps=2, guidance=3.0)
+    batched = generate(pipe, ["a blue star", p], [9, 5], steps=2, guidance=3.0)
+    assert np.abs(alone[0].astype(int) - batched[1].astype(int)).max() <= 1
+    assert np.array_equal(alone, generate(pipe, [p], [5], steps=2, guidance=3.0))
+    with pytest.raises(ValueError, match="one seed per prompt"):
+        generate(pipe, [p, p], [1], steps=2)
+
+
+def test_is_trained_needs_every_part(tmp_path):
+    assert not paths.is_trained(tmp_path)
+
+
+@pytest.mark.slow
+def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
+    from workbench.toyworld.train import train
+
+    record = train(tmp_path / "a", seed=3, quick=True, progress=False, device="cpu")
+    assert paths.is_trained(tmp_path / "a")
+    assert record["weights_mb"] <= 30
+    assert set(record["seconds"]) == {"data", "clip", "clip_hard_batches", "vae", "unet"}
+    pipe = models.load_pipeline(tmp_path / "a" / "pipeline")
+    assert pipe.vae.config.scaling_factor == pytest.approx(record["latent_scaling_factor"])
+    clip, _ = models.load_clip(tmp_path / "a" / "clip" / "open_clip_model.safetensors")
+    assert clip.visual.image_size == (64, 64)
+    # the same seed reproduces the same weights
+    train(tmp_path / "b", seed=3, quick=True, progress=False, device="cpu")
+    for f in ("clip/open_clip_model.safetensors", "pipeline/unet/diffusion_pytorch_model.safetensors"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f

@@ -1,0 +1,301 @@
+"""Measure the toy-world model against the quality bars of its model card.
+
+    figures = evaluate()            # the shipped model; about 2 minutes on 2 CPU cores
+    figures = evaluate(quick=True)  # 24 prompts: a smoke test
+
+1. Generation: `ToyWorld.eval_prompts` (explicit colour, shape and background, 0-2 modifiers),
+   each with `seeds_per_prompt` seeds. Every image starts from its own CPU
+   `torch.Generator(seed)` noise, passed to the pipeline as `latents=`, so an image does not
+   depend on the batch it was made in.
+2. Oracle (no network): colour, shape and background of generated images, on the prompts
+   whose modifiers change neither colour nor background. The same figures on real world
+   renders of the same prompts give the oracle's own ceiling.
+3. Modifiers in generated images: for each modifier of a prompt, the toy CLIP chooses among
+   the prompt with each modifier of that category or with none of them (chance 1/4).
+4. The toy CLIP on held-out real world images (a world seed never used in training), zero-shot:
+   colour (8-way), shape (7-way) and modifier (15 modifiers or none, 16-way). Candidates
+   differ only in the attribute tested; the rest of each candidate prompt is the truth.
+5. Determinism: the same request twice gives the same image; the same seed in another batch
+   gives the same image; different seeds give visibly different images.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from workbench.toyworld import models, paths
+from workbench.toyworld.world import ToyWorld
+
+REAL_SEED = 777_777  # world seed of held-out real images (training uses 1000 + train seed)
+PROMPT_SEED = 31_337  # eval_prompts seed
+DEFAULT_GUIDANCE = 5.0
+BARS = {  # the issue's quality bars
+    "oracle_colour": 0.90, "oracle_shape": 0.80, "oracle_background": 0.90,
+    "generated_modifier_per_category": 0.70,
+    "real_colour": 0.95, "real_shape": 0.90, "real_modifier": 0.85,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation with per-image noise
+# ---------------------------------------------------------------------------------------------
+
+
+def initial_latents(pipe, seeds) -> torch.Tensor:
+    """(B, C, h, w) float32 noise; row i is drawn from CPU `torch.Generator().manual_seed(seeds[i])`."""
+    c = pipe.unet.config.in_channels
+    s = pipe.unet.config.sample_size
+    return torch.cat([torch.randn((1, c, s, s), generator=torch.Generator("cpu").manual_seed(int(k)))
+                      for k in seeds])
+
+
+@torch.no_grad()
+def generate(pipe, prompts, seeds, steps=25, guidance=DEFAULT_GUIDANCE, batch_size=18) -> np.ndarray:
+    """uint8 (N, H, W, 3) images, one per (prompt, seed)."""
+    if len(prompts) != len(seeds):
+        raise ValueError(f"generate needs one seed per prompt, got {len(prompts)} prompts and {len(seeds)} seeds")
+    out = []
+    for s in range(0, len(prompts), batch_size):
+        p, k = list(prompts[s : s + batch_size]), seeds[s : s + batch_size]
+        images = pipe(p, latents=initial_latents(pipe, k).to(pipe.device), num_inference_steps=steps,
+                      guidance_scale=guidance, output_type="np").images
+        out.append(np.clip(images * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    return np.concatenate(out)
+
+
+def contact_sheet(images: np.ndarray, cols: int = 8, scale: int = 2):
+    """A PIL image of uint8 (N, H, W, 3) images in a grid, enlarged `scale` times."""
+    from PIL import Image
+
+    n, h, w, _ = images.shape
+    rows = -(-n // cols)
+    sheet = np.full((rows * h, cols * w, 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] = im
+    return Image.fromarray(sheet).resize((cols * w * scale, rows * h * scale), Image.NEAREST)
+
+
+# ---------------------------------------------------------------------------------------------
+# Zero-shot with the toy CLIP
+# ---------------------------------------------------------------------------------------------
+
+
+class ZeroShot:
+    """Scores images against candidate prompts with the toy CLIP."""
+
+    def __init__(self, clip_model):
+        import open_clip
+
+        self.model = clip_model.eval()
+        self.tokenize = open_clip.get_tokenizer(paths.CLIP_MODEL_NAME)
+        self._cache: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def image_features(self, images: np.ndarray) -> torch.Tensor:
+        from workbench.toyworld.train import to_clip_input
+
+        feats = [self.model.encode_image(to_clip_input(images[s : s + 256]), normalize=True)
+                 for s in range(0, len(images), 256)]
+        return torch.cat(feats)
+
+    @torch.no_grad()
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        for s in range(0, len(todo), 256):
+            chunk = todo[s : s + 256]
+            feats = self.model.encode_text(self.tokenize(chunk), normalize=True)
+            self._cache.update(zip(chunk, feats))
+        return torch.stack([self._cache[t] for t in texts])
+
+    def choose(self, image_feature: torch.Tensor, candidates: list[str]) -> int:
+        return int((self.text_features(candidates) @ image_feature).argmax())
+
+
+def compose(vocab, colour, shape, background, modifier_refs) -> str:
+    """The eval prompt shape: "a red circle on a white background, octane render, 1900s"."""
+    order = {m.ref: i for i, m in enumerate(vocab.modifiers)}
+    phrases = [vocab.modifier(r).phrase for r in sorted(modifier_refs, key=order.__getitem__)]
+    subject = f"a {colour} {shape} on a {background} background"
+    return re.sub(r"\b([aA]) (?=[aeiouAEIOU])", r"\1n ", ", ".join([subject] + phrases))
+
+
+def _acc(hits) -> float | None:
+    return round(float(np.mean(hits)), 4) if len(hits) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluate(model_dir=None, n_prompts: int = 300, steps: int = 25, guidance: float = DEFAULT_GUIDANCE,
+             quick: bool = False, seeds_per_prompt: int = 2, n_real: int = 2000,
+             progress: bool = False) -> dict:
+    """Measure the quality figures of a model folder (default: the shipped model)."""
+    from workbench.toyworld.oracle import Oracle
+
+    torch.set_num_threads(2)
+    root = Path(model_dir) if model_dir is not None else paths.MODEL_DIR
+    if not paths.is_trained(root):
+        raise FileNotFoundError(f"no trained toy-world model in {root}; run "
+                                "`python -m workbench.toyworld.train --out DIR` first")
+    if quick:
+        n_prompts, seeds_per_prompt, n_real = min(n_prompts, 24), 1, min(n_real, 400)
+    world = ToyWorld()
+    vocab = world.vocab
+    oracle = Oracle(vocab)
+    takes_mods = "modifiers" in inspect.signature(oracle.read).parameters
+    read = (lambda img, mods: oracle.read(img, modifiers=mods)) if takes_mods else \
+        (lambda img, mods: oracle.read(img))
+    pipe = models.load_pipeline(root / "pipeline")
+    clip, _ = models.load_clip(root / "clip" / "open_clip_model.safetensors")
+    zs = ZeroShot(clip)
+    t_start = time.time()
+
+    # 1. Generate every (prompt, seed) pair
+    evals = world.eval_prompts(n_prompts, seed=PROMPT_SEED)
+    pairs = [(e, 1000 * k + i) for k in range(seeds_per_prompt) for i, e in enumerate(evals)]
+    t0 = time.time()
+    images = generate(pipe, [e.prompt for e, _ in pairs], [s for _, s in pairs], steps, guidance)
+    gen_seconds = time.time() - t0
+
+    # 2. Oracle on generated images and on real renders of the same prompts
+    rng = np.random.default_rng(PROMPT_SEED)
+    hits = {k: [] for k in ("colour", "shape", "background", "real_colour", "real_shape", "real_background")}
+    for (e, _), img in zip(pairs, images):
+        spec = e.spec
+        mods = [vocab.modifier(r) for r in spec.modifiers]
+        if any(m.changes_colour or m.changes_background for m in mods):
+            continue
+        real = world.render(world.sample_scene(rng, spec))
+        for prefix, im in (("", img), ("real_", real)):
+            r = read(im, spec.modifiers)
+            hits[prefix + "colour"].append(r.colour == spec.colour)
+            hits[prefix + "shape"].append(r.shape == spec.shape)
+            hits[prefix + "background"].append(r.background == spec.background)
+
+    # 3. Modifiers in generated images, per category, chance 1/4
+    feats = zs.image_features(images)
+    per_cat: dict[str, list[bool]] = {c: [] for c in vocab.categories}
+    for (e, _), f in zip(pairs, feats):
+        spec = e.spec
+        for ref in spec.modifiers:
+            cat = vocab.modifier(ref).category
+            others = [r for r in spec.modifiers if vocab.modifier(r).category != cat]
+            options = [m.ref for m in vocab.modifiers if m.category == cat]
+            cands = [compose(vocab, spec.colour, spec.shape, spec.background, others + [o]) for o in options]
+            cands.append(compose(vocab, spec.colour, spec.shape, spec.background, others))
+            k = zs.choose(f, cands)
+            per_cat[cat].append(k < len(options) and options[k] == ref)
+
+    # 4. The toy CLIP zero-shot on held-out real images (single objects, no roles)
+    real_images, _, scenes = world.batch(REAL_SEED, n_real)
+    rfeats = zs.image_features(real_images)
+    real = {"colour": [], "shape": [], "modifier": []}
+    real_mod_cat: dict[str, list[bool]] = {c: [] for c in vocab.categories}
+    colours, shapes = [c.name for c in vocab.colours], [s.name for s in vocab.shapes]
+    for sc, f in zip(scenes, rfeats):
+        if sc.role or len(sc.objects) != 1:
+            continue
+        o, mods = sc.objects[0], list(sc.modifiers)
+        if not any(vocab.modifier(r).changes_colour for r in mods):
+            cands = [compose(vocab, c, o.shape, sc.background, mods) for c in colours]
+            real["colour"].append(colours[zs.choose(f, cands)] == o.colour)
+        cands = [compose(vocab, o.colour, s, sc.background, mods) for s in shapes]
+        real["shape"].append(shapes[zs.choose(f, cands)] == o.shape)
+        if len(mods) <= 1:
+            options = [m.ref for m in vocab.modifiers] + [None]
+            cands = [compose(vocab, o.colour, o.shape, sc.background, [m] if m else []) for m in options]
+            ok = options[zs.choose(f, cands)] == (mods[0] if mods else None)
+            real["modifier"].append(ok)
+            if mods:
+                real_mod_cat[vocab.modifier(mods[0]).category].append(ok)
+
+    # 5. Determinism and seed diversity
+    e0 = evals[0].prompt
+    a = generate(pipe, [e0], [7], steps, guidance)
+    b = generate(pipe, [e0], [7], steps, guidance)
+    c = generate(pipe, [evals[1].prompt, e0, evals[2].prompt], [3, 7, 5], steps, guidance)[1:2]
+    d = generate(pipe, [e0] * 4, [8, 9, 10, 11], steps, guidance)
+    diffs = [float(np.abs(x.astype(float) - a[0].astype(float)).mean()) for x in d]
+
+    gen_cat = {c: {"accuracy": _acc(h), "n": len(h), "chance": 0.25} for c, h in per_cat.items()}
+    figures = {
+        "model_dir": str(root),
+        "steps": steps,
+        "guidance": guidance,
+        "n_prompts": n_prompts,
+        "seeds_per_prompt": seeds_per_prompt,
+        "n_generated": len(images),
+        "oracle": {
+            "n": len(hits["colour"]),
+            "colour": _acc(hits["colour"]),
+            "shape": _acc(hits["shape"]),
+            "background": _acc(hits["background"]),
+            "real_ceiling": {k: _acc(hits["real_" + k]) for k in ("colour", "shape", "background")},
+        },
+        "generated_modifier": gen_cat,
+        "real_zero_shot": {
+            "colour": _acc(real["colour"]), "colour_n": len(real["colour"]), "colour_chance": 1 / len(colours),
+            "shape": _acc(real["shape"]), "shape_n": len(real["shape"]), "shape_chance": 1 / len(shapes),
+            "modifier": _acc(real["modifier"]), "modifier_n": len(real["modifier"]),
+            "modifier_chance": 1 / (len(vocab.modifiers) + 1),
+            "modifier_per_category": {c: _acc(h) for c, h in real_mod_cat.items()},
+        },
+        "determinism": {
+            "same_request_identical": bool(np.array_equal(a, b)),
+            "batch_independent": bool(np.array_equal(a, c)),
+            "batch_max_abs_diff": int(np.abs(a.astype(int) - c.astype(int)).max()),
+            "other_seeds_mean_abs_diff": round(float(np.mean(diffs)), 2),  # 0-255 scale
+            "other_seeds_visibly_different": bool(min(diffs) > 8.0),
+        },
+        "seconds_per_image": round(gen_seconds / len(images), 4),
+        "seconds": round(time.time() - t_start, 1),
+    }
+    figures["passes"] = passes(figures)
+    return figures
+
+
+def passes(f: dict) -> dict:
+    """Which bars a figures dict meets."""
+    out = {
+        "oracle_colour": (f["oracle"]["colour"] or 0) >= BARS["oracle_colour"],
+        "oracle_shape": (f["oracle"]["shape"] or 0) >= BARS["oracle_shape"],
+        "oracle_background": (f["oracle"]["background"] or 0) >= BARS["oracle_background"],
+        "real_colour": (f["real_zero_shot"]["colour"] or 0) >= BARS["real_colour"],
+        "real_shape": (f["real_zero_shot"]["shape"] or 0) >= BARS["real_shape"],
+        "real_modifier": (f["real_zero_shot"]["modifier"] or 0) >= BARS["real_modifier"],
+        "deterministic": f["determinism"]["same_request_identical"],
+        "seeds_differ": f["determinism"]["other_seeds_visibly_different"],
+    }
+    for cat, g in f["generated_modifier"].items():
+        if g["n"]:
+            out[f"generated_modifier_{cat}"] = g["accuracy"] >= BARS["generated_modifier_per_category"]
+    return out
+
+
+def main(argv=None):  # python -m workbench.toyworld.evaluate [--model DIR] [--json] [--quick]
+    import argparse
+
+    p = argparse.ArgumentParser(description="Measure the toy-world model's quality figures.")
+    p.add_argument("--model", default=None)
+    p.add_argument("--prompts", type=int, default=300)
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    f = evaluate(a.model, a.prompts, a.steps, a.guidance, a.quick)
+    print(json.dumps(f, indent=2) if a.json else json.dumps(f["passes"]) + "\n" + json.dumps(f, indent=1))
+
+
+if __name__ == "__main__":
+    main()
