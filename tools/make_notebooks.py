@@ -302,7 +302,7 @@ from workbench.maps.modifier_effects import annotate_grid, effect_chart, effect_
 
 grid = compare_modifiers(gen, "a blue star on a gray background",
                          ["render_engines:octane-render", "film:ilford-hp5", "mediums:pixel-art",
-                          "artists:piet-mondrian", "decades:1900s"], seeds="0-5")
+                          "artists:piet-mondrian", "decades:1900s"], seeds="0-3")
 scores = effect_scores(clip, grid)
 effect_chart(scores)"""),
     ("code", """annotate_grid(grid, scores)"""),
@@ -335,9 +335,9 @@ LABELS = ({"blue": "a blue figure", "red": "a red figure"} if MODEL is None
 ROLES = ["doctor", "nurse", "ceo", "teacher"] if MODEL is None else ["doctor", "nurse", "CEO", "teacher"]"""),
     ("md", """## The sweep
 
-Every role with and without an adjective, 60 seeds each. Images go through the run store: run it again and nothing
+Every role with and without an adjective, 40 seeds each (raise it for tighter intervals). Images go through the run store: run it again and nothing
 is recomputed; interrupt it and it resumes."""),
-    ("code", """probe = BiasProbe(ROLES, adjectives=["kind", "ambitious"], seeds=range(60))
+    ("code", """probe = BiasProbe(ROLES, adjectives=["kind"], seeds=range(40))
 probe.run(gen, AttributeReader.clip_labels(clip, LABELS, name="CLIP label"))
 probe.figure(list(LABELS)[0])"""),
     ("md", """## What the images look like
@@ -354,7 +354,7 @@ reader."""),
     from workbench.toyworld.world import Vocabulary
 
     planted = {r.name: r.rates for r in Vocabulary.load().roles}
-    oracle_probe = BiasProbe(ROLES, seeds=range(60)).run(gen, AttributeReader.toy_world_colour())
+    oracle_probe = BiasProbe(ROLES, seeds=range(40)).run(gen, AttributeReader.toy_world_colour())
     for row in planted_check(oracle_probe, planted, "blue"):
         print(f"{row['role']:10} planted {row['planted']:.0%}  measured {row['measured']:.0%} "
               f"[{row['low']:.0%}, {row['high']:.0%}]  {'ok' if row['within_tolerance'] else 'off'}")"""),
@@ -370,6 +370,8 @@ def main(names=None):
         nb = nbf.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.cells = [nbf.v4.new_markdown_cell(src) if kind == "md" else nbf.v4.new_code_cell(src) for kind, src in cells]
+        for i, cell in enumerate(nb.cells):  # stable ids: regenerating gives no diff
+            cell.id = f"{Path(name).stem[:2]}-{i:02d}"
         nbf.write(nb, HERE / name)
         print("wrote", HERE / name)
 
