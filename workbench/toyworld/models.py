@@ -27,7 +27,11 @@ from pathlib import Path
 
 import torch
 
-from workbench.toyworld.paths import CLIP_CONFIG_FILE, CLIP_MODEL_NAME, register_clip_config
+from workbench.toyworld.paths import (
+    CLIP_CONFIG_FILE,
+    CLIP_MODEL_NAME,
+    register_clip_config,
+)
 
 # ---------------------------------------------------------------------------------------------
 # 1. The toy CLIP (open_clip)
@@ -93,7 +97,8 @@ def write_tokenizer_files(out_dir: Path | str) -> tuple[Path, Path]:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lines = gzip.open(default_bpe()).read().decode("utf-8").split("\n")
+    with gzip.open(default_bpe()) as fh:
+        lines = fh.read().decode("utf-8").split("\n")
     merges = [tuple(m.split()) for m in lines[1 : 49152 - 256 - 2 + 1]]
     byte_tokens = list(bytes_to_unicode().values())
     tokens = byte_tokens + [t + "</w>" for t in byte_tokens] + ["".join(m) for m in merges]
@@ -313,7 +318,7 @@ def _halve_safetensors(folder: Path) -> None:
     for f in sorted(folder.rglob("*.safetensors")):
         with safe_open(str(f), framework="pt") as fh:
             meta = fh.metadata()
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
         tensors = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
         save_file(tensors, str(f), metadata=meta)
 

@@ -1,6 +1,6 @@
 """Train the toy-world models from a seed: CLIP, then VAE, then UNet; write the model folder.
 
-    train(out_dir, seed=0)   # about 50 minutes on 2 CPU cores; reproduces the shipped weights
+    train(out_dir, seed=0)   # 56 minutes on 2 shared CPU cores; reproduces the shipped weights
 
 1. A dataset of captioned world images is drawn once (`ToyWorld().batch`, items depend only
    on (seed, index)) and shared by every stage.
@@ -67,7 +67,7 @@ class TrainConfig:
     warmup: int = 100  # linear warmup steps, then cosine decay to 5 % (all stages)
 
     @classmethod
-    def quick(cls) -> "TrainConfig":
+    def quick(cls) -> TrainConfig:
         """A few steps of everything: exercises the whole recipe in well under a minute."""
         return cls(dataset_size=256, clip_steps=4, clip_batch=32, refine_steps=4, vae_steps=4,
                    vae_batch=8, unet_steps=4, unet_batch=8, warmup=2)
@@ -271,7 +271,9 @@ def encode_latents(vae, images, batch=256, device="cpu", progress=True) -> torch
 
 
 def train_unet(latents, token_ids, uncond_ids, text_encoder, cfg: TrainConfig,
-               dcfg: models.DiffusionConfig, seed: int, device, progress=True):
+               dcfg: models.DiffusionConfig, seed: int, device, progress=True,
+               on_checkpoint=None, checkpoint_every: int = 200):
+    """Returns the EMA UNet; `on_checkpoint(ema, step)` is called every `checkpoint_every` steps."""
     torch.manual_seed(seed)
     width = text_encoder.config.hidden_size
     unet = models.build_unet(dcfg, cross_attention_dim=width).to(device).train()
@@ -311,6 +313,8 @@ def train_unet(latents, token_ids, uncond_ids, text_encoder, cfg: TrainConfig,
                 pe.lerp_(p, 1 - decay)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
+        if on_checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < cfg.unet_steps:
+            on_checkpoint(ema, step + 1)
     return ema.cpu()
 
 
@@ -356,9 +360,10 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
             times["clip"] = json.loads(previous.read_text())["seconds"]["clip"]
     # the diffusion text encoder is the stage-2 text tower, the UNet's frozen conditioning
     text_encoder = models.convert_text_tower(clip)
-    t0 = time.time()
-    clip = refine_clip(clip, images, captions, keys, cfg, seed + 4, device, progress)
-    times["clip_hard_batches"] = time.time() - t0
+    if cfg.refine_steps:
+        t0 = time.time()
+        clip = refine_clip(clip, images, captions, keys, cfg, seed + 4, device, progress)
+        times["clip_hard_batches"] = time.time() - t0
 
     # 3. VAE, and the latent scale that makes latents unit-variance
     t0 = time.time()
@@ -378,14 +383,22 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
                          truncation=True, return_tensors="pt").input_ids
 
     token_ids, uncond_ids = tokenize(captions), tokenize([""])[0]
-    unet = train_unet(latents, token_ids, uncond_ids, text_encoder, cfg, dcfg, seed + 3, device, progress)
+    models.save_clip(clip, out / "clip")
+
+    def save(unet, step=None):  # the pipeline folder; also a checkpoint while the UNet trains
+        pipe = models.assemble_pipeline(vae, copy.deepcopy(unet).cpu(), text_encoder, tokenizer,
+                                        models.build_inference_scheduler(dcfg))
+        models.save_pipeline(pipe, out / "pipeline")
+        if step is not None:
+            (out / "pipeline" / "CHECKPOINT").write_text(f"UNet EMA after {step} of {cfg.unet_steps} steps\n")
+
+    unet = train_unet(latents, token_ids, uncond_ids, text_encoder, cfg, dcfg, seed + 3, device, progress,
+                      on_checkpoint=None if quick else save)
     times["unet"] = time.time() - t0
 
     # 5. Save: clip/ and pipeline/, float16 on disk
-    models.save_clip(clip, out / "clip")
-    pipe = models.assemble_pipeline(vae, unet, text_encoder, tokenizer,
-                                    models.build_inference_scheduler(dcfg))
-    models.save_pipeline(pipe, out / "pipeline")
+    save(unet)
+    (out / "pipeline" / "CHECKPOINT").unlink(missing_ok=True)
     record = {
         "seed": seed,
         "quick": quick,
