@@ -107,6 +107,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--model")
     parser.add_argument("--big", action="store_true")
+    parser.add_argument("--big-only", action="store_true", help="only the SD-Turbo-sized UNet step")
     parser.add_argument("--steps", type=int, default=25)
     args = parser.parse_args()
-    main(args.model, args.big, args.steps)
+    if args.big_only:
+        record("generation_big", [big_unet_step()])
+    else:
+        main(args.model, args.big, args.steps)
