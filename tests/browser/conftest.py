@@ -197,7 +197,7 @@ class Lab:
             self.server.shutdown_kernels(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # end every notebook kernel before other test modules run
 def lab(lab_server, browser_context):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     lab = Lab(lab_server, browser_context)
