@@ -177,12 +177,18 @@ class Lab:
             pytest.fail(f"{name} did not run in JupyterLab earlier in this session:\n{self.failures[name]}")
         if name in self.notebooks:
             return self.notebooks[name]
+        notebook = None
         try:
             notebook = NotebookPage.open(self.context, self.server, name, ARTIFACTS)
             notebook.run_all(timeout_s=BUDGET_S)
             notebook.save()
         except AssertionError as err:
             self.failures[name] = str(err)
+            # A notebook that ran past its budget keeps computing: stop it, or it slows every later test.
+            if notebook is not None:
+                notebook.close()
+            with contextlib.suppress(OSError, ValueError):
+                self.server.shutdown_kernels(name)
             raise
         if keep:
             self.notebooks[name] = notebook
