@@ -26,12 +26,13 @@ from workbench.maps.figures import (
 )
 from workbench.maps.points import MapPoints, points_from_store
 from workbench.maps.state import PROJECTIONS, LatentMapState
+from workbench.widgets.view import LazyView
 
 PANEL_IMAGE_PX = 224  # side-panel image width; small model outputs are scaled up, pixels kept sharp
 THUMB_PX = 72
 
 
-class LatentMap:
+class LatentMap(LazyView):
     """Prompts and images on one map, in a notebook. State lives in `.state`."""
 
     def __init__(self, points: MapPoints, **state_kwargs):
@@ -46,7 +47,6 @@ class LatentMap:
 
             warm_up()  # compile UMAP's kernels off the UI thread, in case the user switches to it
         self.state = LatentMapState(points, **state_kwargs)
-        self._widget: w.Widget | None = None
         self._figure = None
         self._shown_legend: tuple = (None, None)
         self._shown_layout = self._shown_panel = None
@@ -58,22 +58,10 @@ class LatentMap:
         return cls(points_from_store(store, clip, run=run), **state_kwargs)
 
     @property
-    def widget(self) -> w.Widget:
-        if self._widget is None:
-            self._widget = self._build()
-        return self._widget
-
-    @property
     def figure(self):
         """The plotly FigureWidget (built with the widget)."""
-        if self._widget is None:
-            self._widget = self._build()
+        self.widget  # noqa: B018  (builds the view, and the figure with it)
         return self._figure
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
 
     # --- view ---------------------------------------------------------------------------------------
     def _build(self) -> w.Widget:

@@ -14,30 +14,19 @@ from __future__ import annotations
 import ipywidgets as w
 
 from workbench.widgets.composer_state import ComposerState
+from workbench.widgets.view import LazyView
 
 
-class Composer:
+class Composer(LazyView):
     """Compose a prompt from modifier libraries, in a notebook. State lives in `.state`."""
 
     def __init__(self, subject: str = "", tags=(), negative: str = "", **state_kwargs):
         self.state = ComposerState(subject, tags, negative, **state_kwargs)
-        self._widget: w.Widget | None = None
 
     @property
     def result(self):
         """The current Composition (None while the subject is empty or the prompt is refused)."""
         return self.state.result
-
-    @property
-    def widget(self) -> w.Widget:
-        if self._widget is None:
-            self._widget = self._build()
-        return self._widget
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
 
     # --- view ---------------------------------------------------------------------------------
     def _build(self) -> w.Widget:

@@ -13,6 +13,7 @@ import io
 import ipywidgets as w
 
 from workbench.widgets.generation_state import ModifierComparisonState, VariationGridState
+from workbench.widgets.view import LazyView
 
 
 def _png(image, size: int | None = None) -> bytes:
@@ -25,23 +26,11 @@ def _png(image, size: int | None = None) -> bytes:
     return buf.getvalue()
 
 
-class _View:
+class _View(LazyView):
     state_class = None
 
     def __init__(self, *args, **kwargs):
         self.state = self.state_class(*args, **kwargs)
-        self._widget = None
-
-    @property
-    def widget(self):
-        if self._widget is None:
-            self._widget = self._build()
-        return self._widget
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
 
     def _controls(self, extra):
         state = self.state
