@@ -50,10 +50,10 @@ BARS = {  # the issue's quality bars
 
 def initial_latents(pipe, seeds) -> torch.Tensor:
     """(B, C, h, w) float32 noise; row i is drawn from CPU `torch.Generator().manual_seed(seeds[i])`."""
-    c = pipe.unet.config.in_channels
-    s = pipe.unet.config.sample_size
-    return torch.cat([torch.randn((1, c, s, s), generator=torch.Generator("cpu").manual_seed(int(k)))
-                      for k in seeds])
+    from workbench.generation.seeds import seed_noise  # the workbench's own per-image noise
+
+    shape = (pipe.unet.config.in_channels, pipe.unet.config.sample_size, pipe.unet.config.sample_size)
+    return torch.stack([seed_noise(int(k), shape) for k in seeds])
 
 
 @torch.no_grad()

@@ -180,19 +180,24 @@ def train_clip(images, captions, cfg: TrainConfig, seed: int, device, progress=T
     for step in bar:
         _set_lr(opt, cfg.clip_lr * _lr_factor(step, cfg.clip_steps, cfg.warmup))
         idx = torch.randint(len(captions), (cfg.clip_batch,), generator=gen)
-        x = to_clip_input(images[idx.numpy()]).to(device)
-        img_f = F.normalize(clip.encode_image(x), dim=-1)
-        txt_f = F.normalize(_encode_text(clip, tokens[idx].to(device)), dim=-1)
-        logits = clip.logit_scale.exp() * img_f @ txt_f.T  # (B, B)
-        loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            clip.logit_scale.clamp_(0, math.log(100))
+        loss = _contrastive_step(clip, opt, images, tokens, idx, labels, device)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{clip.logit_scale.exp().item():.1f}")
     return clip.eval().cpu()
+
+
+def _contrastive_step(clip, opt, images, tokens, idx, labels, device):
+    """One CLIP step on the batch `idx`: symmetric InfoNCE, then keep the temperature in range."""
+    img_f = F.normalize(clip.encode_image(to_clip_input(images[idx.numpy()]).to(device)), dim=-1)
+    txt_f = F.normalize(_encode_text(clip, tokens[idx].to(device)), dim=-1)
+    logits = clip.logit_scale.exp() * img_f @ txt_f.T  # (B, B)
+    loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        clip.logit_scale.clamp_(0, math.log(100))
+    return loss
 
 
 def refine_clip(clip, images, captions, keys, cfg: TrainConfig, seed: int, device, progress=True):
@@ -223,15 +228,7 @@ def refine_clip(clip, images, captions, keys, cfg: TrainConfig, seed: int, devic
         _set_lr(opt, cfg.refine_lr * _lr_factor(step, cfg.refine_steps, cfg.warmup))
         picked = torch.randperm(len(groups), generator=gen)[: cfg.refine_groups]
         idx = torch.cat([groups[g][torch.randint(len(groups[g]), (per_group,), generator=gen)] for g in picked])
-        img_f = F.normalize(clip.encode_image(to_clip_input(images[idx.numpy()]).to(device)), dim=-1)
-        txt_f = F.normalize(_encode_text(clip, tokens[idx].to(device)), dim=-1)
-        logits = clip.logit_scale.exp() * img_f @ txt_f.T
-        loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            clip.logit_scale.clamp_(0, math.log(100))
+        loss = _contrastive_step(clip, opt, images, tokens, idx, labels, device)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     return clip.eval().cpu()
