@@ -143,6 +143,25 @@ def test_parser_with_rng_gives_a_matching_scene(world):
     assert s.modifiers == ("mediums:pixel-art",)
 
 
+def test_shape_variants_differ_only_in_the_first_shape(world):
+    """The CLIP hard negatives: one scene per shape, worded alike, parsed back to its own shape."""
+    for index in range(12):
+        group = world.shape_variants(5, index)
+        assert [s.scene.objects[0].shape for s in group] == [s.name for s in world.vocab.shapes]
+        first = group[0].scene
+        for s in group:
+            assert s.scene.role is None and s.scene.background == first.background
+            assert s.scene.modifiers == first.modifiers and s.scene.objects[1:] == first.objects[1:]
+            assert s.scene.objects[0][1:] == first.objects[0][1:]  # colour, place, size
+            said = [shape for _, shape in world.scene_from_prompt(s.caption).objects]
+            assert s.scene.objects[0].shape in said and len(said) == len(s.scene.objects)
+        # the same words around the shape word (aliases of a shape may differ)
+        assert len({len(s.caption.split(",")) for s in group}) == 1
+        assert len({np.asarray(s.image).tobytes() for s in group}) == len(group)
+    again = world.shape_variants(5, 3)
+    assert [s.caption for s in again] == [s.caption for s in world.shape_variants(5, 3)]
+
+
 def test_eval_prompts(world):
     prompts = world.eval_prompts()
     assert len(prompts) >= 300 and prompts == world.eval_prompts()

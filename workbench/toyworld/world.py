@@ -201,9 +201,10 @@ class ToyWorld:
         """A prompt-like caption with random wording; modifier fragments appear verbatim."""
         c, v, cap = self.config, self.vocab, self.vocab.captions
 
-        def word(thing):
-            return _pick(rng, thing.words[1:]) if len(thing.words) > 1 and \
-                rng.random() < c.alias_rate else thing.words[0]
+        def word(thing):  # two draws for every word, so variants of a scene are worded alike
+            alias, u = rng.random() < c.alias_rate, rng.random()
+            aliases = thing.words[1:]
+            return aliases[int(u * len(aliases))] if alias and aliases else thing.words[0]
 
         def obj_phrase(o, form, sized=False):
             size = self.size_word(o) if sized else None
@@ -245,6 +246,24 @@ class ToyWorld:
         rng = np.random.default_rng([seed, index])
         scene = self.sample_scene(rng)
         return Sample(self.render(scene), self.caption(scene, rng), scene)
+
+    def shape_variants(self, seed: int, index: int = 0) -> list[Sample]:
+        """Group `index` of seed `seed`: one random scene (one or two objects, no role figure)
+        drawn once per shape of the vocabulary, with the same colours, places, modifiers and
+        caption wording. Only the first object's shape, and the word for it, differ: the hard
+        negatives a contrastive model needs to learn shape."""
+        rng = np.random.default_rng([seed, index, 1])
+        scene = self.sample_scene(rng)
+        while scene.role:
+            scene = self.sample_scene(rng)
+        state = rng.bit_generator.state
+        out = []
+        for shape in self.vocab.shapes:
+            first = scene.objects[0]._replace(shape=shape.name)
+            variant = replace(scene, objects=(first, *scene.objects[1:]))
+            rng.bit_generator.state = state  # the same wording for every variant
+            out.append(Sample(self.render(variant), self.caption(variant, rng), variant))
+        return out
 
     def batch(self, seed: int, n: int):
         """(images uint8 (n, size, size, 3), captions, scenes); item i depends on (seed, i)."""
