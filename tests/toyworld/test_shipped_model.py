@@ -21,8 +21,8 @@ def figures():
 
     return evaluate(quick=True)  # 24 prompts x 1 seed, 400 real images
 
-# The shipped model (run 1) misses these bars; measured on 300 prompts x 2 seeds (model/evaluation.json):
-# oracle colour 0.53, shape 0.15, background 0.78; toy CLIP shape on real images 0.32. Issue 3 stays open
+# The shipped model (run 2) misses these bars; measured on 300 prompts x 2 seeds (model/evaluation.json):
+# oracle colour 0.86, shape 0.52 (background 0.99 passes); toy CLIP shape on real images 0.40. Issue 3 stays open
 # until a retrained model passes. strict=True: the day a model passes, these turn red and must be un-marked.
 BELOW_BAR = pytest.mark.xfail(strict=True, reason="shipped toy-world model is below the quality bar (issue 3)")
 
@@ -76,7 +76,7 @@ def test_toy_clip_reads_real_images(figures):
     assert r["modifier"] >= 0.75, r
 
 
-@BELOW_BAR  # stage 2b of the recipe (TrainConfig.refine_steps) is the candidate fix
+@BELOW_BAR  # stage 2b (shape-variant batches) moved it only from 0.32 to 0.40
 def test_toy_clip_reads_real_shapes(figures):
     assert figures["real_zero_shot"]["shape"] >= 0.85, figures["real_zero_shot"]
 
@@ -104,3 +104,20 @@ def test_images_are_plain_uint8_and_change_with_the_prompt():
                     [1, 1], steps=10)
     assert a.shape == (64, 64, 3) and a.dtype == np.uint8
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 20
+
+
+
+@pytest.mark.xfail(strict=True, reason="the shipped model has not learnt the roles' planted colours (issue 3): "
+                   "at guidance 1 it draws a nurse blue 58 % of the time, planted 20 % (400 seeds)")
+def test_model_reproduces_planted_rates(tmp_path):
+    """The model against the world's planted rates: two roles with opposite skews, 100 seeds each,
+    guidance 1 (the learnt distribution), read by the pixel oracle. (The probe itself is checked
+    against the world's own renders in tests/generation/test_bias.py.)"""
+    from workbench.bias import toy_world_check
+    from workbench.generation.engine import ImageGenerator
+
+    gen = ImageGenerator(store=tmp_path / "store", progress=False)
+    _, rows = toy_world_check(gen, seeds=range(100), roles=["doctor", "nurse"])
+    for row in rows:
+        assert row["unreadable"] <= 0.2, row
+        assert abs(row["error"]) <= 0.10, row  # the 95 % interval at n = 100 is about +-8 points

@@ -1,14 +1,15 @@
 """Train the toy-world models from a seed: CLIP, then VAE, then UNet; write the model folder.
 
-    train(out_dir, seed=0)   # 56 minutes on 2 shared CPU cores; reproduces the shipped weights
+    train(out_dir, seed=0)   # under 60 minutes on 2 CPU cores; reproduces the shipped weights
 
 1. A dataset of captioned world images is drawn once (`ToyWorld().batch`, items depend only
    on (seed, index)) and shared by every stage.
-2. CLIP: open_clip `toy-world-clip`, symmetric InfoNCE with a learnable temperature.
+2. CLIP: open_clip `toy-world-clip`, symmetric InfoNCE with a learnable temperature; then
+   2b, batches that hold shape-variant groups, so that shape must be read.
 3. VAE: diffusers `AutoencoderKL` 64x64x3 <-> 16x16x4, L1 + MSE reconstruction and a tiny KL.
 4. UNet: `UNet2DConditionModel` on the VAE latents, cross-attending to the frozen CLIP text
    tower (converted to a transformers `CLIPTextModel`, exactly as the pipeline will run it);
-   v-prediction on a cosine schedule, min-SNR loss weights, 10 % empty captions for
+   v-prediction on a cosine schedule, loss weights capped on nearly clean steps, 10 % empty captions for
    classifier-free guidance, EMA weights shipped.
 5. `models.save_clip` and `models.save_pipeline` write `clip/` and `pipeline/`, plus
    `training.json` with the recipe and the measured time of each stage.
@@ -43,24 +44,24 @@ class TrainConfig:
 
     dataset_size: int = 40_000  # world images drawn once, shared by all stages
     # 2. CLIP
-    clip_steps: int = 1_000
+    clip_steps: int = 800
     clip_batch: int = 128
     clip_lr: float = 1e-3
     clip_weight_decay: float = 0.05
-    # 2b. CLIP on hard batches (groups sharing background and colour)
-    refine_steps: int = 0  # the shipped weights were trained without it; 600 is the candidate fix
-    #                        for the toy CLIP's weak shape reading (see the model card), not yet shipped
-    refine_groups: int = 4  # (background, colour) groups per batch of clip_batch images
+    # 2b. CLIP on shape-variant groups (hard negatives for shape)
+    refine_steps: int = 500
+    refine_groups: int = 8  # shape-variant groups per batch (8 x 7 shapes; random images fill it)
+    refine_group_pool: int = 2_000  # shape-variant groups drawn once
     refine_lr: float = 5e-4
     # 3. VAE
-    vae_steps: int = 600
+    vae_steps: int = 1_000
     vae_batch: int = 32
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
     # 4. UNet
-    unet_steps: int = 3_000
+    unet_steps: int = 4_800
     unet_batch: int = 64
-    unet_lr: float = 6e-4
+    unet_lr: float = 8e-4
     uncond_rate: float = 0.1  # share of empty captions (classifier-free guidance)
     min_snr_gamma: float = 5.0
     ema_decay: float = 0.999
@@ -69,7 +70,8 @@ class TrainConfig:
     @classmethod
     def quick(cls) -> TrainConfig:
         """A few steps of everything: exercises the whole recipe in well under a minute."""
-        return cls(dataset_size=256, clip_steps=4, clip_batch=32, refine_steps=4, vae_steps=4,
+        return cls(dataset_size=256, clip_steps=4, clip_batch=32, refine_steps=4, refine_groups=2,
+                   refine_group_pool=8, vae_steps=4,
                    vae_batch=8, unet_steps=4, unet_batch=8, warmup=2)
 
 
@@ -101,36 +103,50 @@ def _draw(args):
     seed, start, n = args
     world = ToyWorld()
     images = np.empty((n, world.config.size, world.config.size, 3), np.uint8)
-    captions, keys = [], []
+    captions = []
     for k in range(n):
         s = world.sample(seed, start + k)
         images[k] = s.image
         captions.append(s.caption)
-        keys.append(f"{s.scene.background}|{s.scene.objects[0].colour}")
-    return images, captions, keys
+    return images, captions
 
 
-def draw_dataset(seed: int, n: int, workers: int = 2, progress: bool = True):
-    """Items 0..n-1 of `ToyWorld().batch(seed, n)`: (images uint8 (n, 64, 64, 3), captions,
-    keys), where a key names the background and first colour ("white|red") of a scene."""
-    chunk = 2_000
+def _draw_groups(args):
+    seed, start, n = args
+    world = ToyWorld()
+    samples = [s for g in range(start, start + n) for s in world.shape_variants(seed, g)]
+    return np.stack([s.image for s in samples]), [s.caption for s in samples]
+
+
+def _parallel(fn, seed: int, n: int, per_item: int, workers: int, progress: bool, desc: str):
+    """Run `fn` over chunks of items 0..n-1 in `workers` processes; concatenated results."""
+    chunk = max(1, 2_000 // per_item)
     jobs = [(seed, s, min(chunk, n - s)) for s in range(0, n, chunk)]
-    bar = tqdm(total=n, desc="world images", disable=not progress)
+    bar = tqdm(total=n * per_item, desc=desc, disable=not progress)
     parts = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as pool:
-            for part in pool.map(_draw, jobs):
+            for part in pool.map(fn, jobs):
                 parts.append(part)
                 bar.update(len(part[1]))
     else:
         for job in jobs:
-            parts.append(_draw(job))
-            bar.update(job[2])
+            parts.append(fn(job))
+            bar.update(len(parts[-1][1]))
     bar.close()
-    images = np.concatenate([p[0] for p in parts])
-    captions = [c for p in parts for c in p[1]]
-    keys = [k for p in parts for k in p[2]]
-    return images, captions, keys
+    return np.concatenate([p[0] for p in parts]), [c for p in parts for c in p[1]]
+
+
+def draw_dataset(seed: int, n: int, workers: int = 2, progress: bool = True):
+    """Items 0..n-1 of `ToyWorld().batch(seed, n)`: (images uint8 (n, 64, 64, 3), captions)."""
+    return _parallel(_draw, seed, n, 1, workers, progress, "world images")
+
+
+def draw_shape_groups(seed: int, n_groups: int, workers: int = 2, progress: bool = True):
+    """`ToyWorld().shape_variants(seed, g)` for g < n_groups, flattened: (images, captions),
+    group g at rows g*k .. g*k+k-1, k = number of shapes."""
+    k = len(ToyWorld().vocab.shapes)
+    return _parallel(_draw_groups, seed, n_groups, k, workers, progress, "shape groups")
 
 
 def to_unit(images_uint8: np.ndarray) -> torch.Tensor:
@@ -200,35 +216,37 @@ def _contrastive_step(clip, opt, images, tokens, idx, labels, device):
     return loss
 
 
-def refine_clip(clip, images, captions, keys, cfg: TrainConfig, seed: int, device, progress=True):
-    """Stage 2b: continue CLIP training on hard batches.
+def refine_clip(clip, images, captions, cfg: TrainConfig, seed: int, device, progress=True):
+    """Stage 2b: continue CLIP training on batches with hard negatives for shape.
 
     Plain random batches rarely hold two images that differ only in shape, so stage 2 learns
-    colours, backgrounds and strong styles but hardly shapes. Here every batch comes from a
-    few groups of images sharing background and colour, so telling them apart needs shape,
-    size, position and the subtler styles. Both towers train. (The diffusion text encoder is
-    the stage-2 text tower, converted before this stage; see `train`.)
+    colours, backgrounds and strong styles but hardly shapes. Here each batch holds
+    `refine_groups` shape-variant groups (`ToyWorld.shape_variants`: one scene drawn once per
+    shape, worded alike), where only shape tells the captions apart, and fills the rest with
+    random images so that nothing learnt before is forgotten. Both towers train.
     """
     import open_clip
 
     torch.manual_seed(seed)
     clip = clip.to(device).train()
-    tokens = open_clip.get_tokenizer(models.CLIP_MODEL_NAME)(captions)
+    g_images, g_captions = draw_shape_groups(seed + DATA_SEED_OFFSET, cfg.refine_group_pool,
+                                             workers=1 if len(images) < 1_000 else 2, progress=progress)
+    k = len(g_captions) // cfg.refine_group_pool  # variants per group (one per shape)
+    all_images = np.concatenate([images, g_images])
+    tokens = open_clip.get_tokenizer(models.CLIP_MODEL_NAME)(list(captions) + g_captions)
     tokens = tokens[:, : int((tokens != 0).sum(1).max())]
     opt = _optimizer(clip, cfg.refine_lr, cfg.clip_weight_decay)
-    groups = {}
-    for i, k in enumerate(keys):
-        groups.setdefault(k, []).append(i)
-    groups = [torch.tensor(g) for _, g in sorted(groups.items())]
-    per_group = cfg.clip_batch // cfg.refine_groups
     gen = torch.Generator().manual_seed(seed)
-    labels = torch.arange(per_group * cfg.refine_groups, device=device)
-    bar = tqdm(range(cfg.refine_steps), desc="clip hard batches", disable=not progress)
+    n_random = cfg.clip_batch - cfg.refine_groups * k
+    labels = torch.arange(cfg.clip_batch, device=device)
+    offsets = torch.arange(k)
+    bar = tqdm(range(cfg.refine_steps), desc="clip shape groups", disable=not progress)
     for step in bar:
         _set_lr(opt, cfg.refine_lr * _lr_factor(step, cfg.refine_steps, cfg.warmup))
-        picked = torch.randperm(len(groups), generator=gen)[: cfg.refine_groups]
-        idx = torch.cat([groups[g][torch.randint(len(groups[g]), (per_group,), generator=gen)] for g in picked])
-        loss = _contrastive_step(clip, opt, images, tokens, idx, labels, device)
+        groups = torch.randperm(cfg.refine_group_pool, generator=gen)[: cfg.refine_groups]
+        grouped = (len(images) + groups[:, None] * k + offsets).flatten()
+        idx = torch.cat([torch.randint(len(images), (n_random,), generator=gen), grouped])
+        loss = _contrastive_step(clip, opt, all_images, tokens, idx, labels, device)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     return clip.eval().cpu()
@@ -267,15 +285,28 @@ def encode_latents(vae, images, batch=256, device="cpu", progress=True) -> torch
     return torch.cat(out)
 
 
-def train_unet(latents, token_ids, uncond_ids, text_encoder, cfg: TrainConfig,
-               dcfg: models.DiffusionConfig, seed: int, device, progress=True,
-               on_checkpoint=None, checkpoint_every: int = 200):
-    """Returns the EMA UNet; `on_checkpoint(ema, step)` is called every `checkpoint_every` steps."""
+@torch.no_grad()
+def text_states(text_encoder, token_ids: torch.Tensor, batch: int = 512, device="cpu",
+                progress=True) -> torch.Tensor:
+    """`last_hidden_state` of every caption, (N, 77, width) float32: computed once, since the
+    text encoder is frozen while the UNet trains."""
+    text_encoder = text_encoder.to(device).eval()
+    out = []
+    for s in tqdm(range(0, len(token_ids), batch), desc="text states", disable=not progress):
+        out.append(text_encoder(token_ids[s : s + batch].to(device)).last_hidden_state.cpu())
+    return torch.cat(out)
+
+
+def train_unet(latents, cond_states, uncond_state, cfg: TrainConfig, dcfg: models.DiffusionConfig,
+               seed: int, device, progress=True, on_checkpoint=None, checkpoint_every: int = 200):
+    """Returns the EMA UNet; `on_checkpoint(ema, step)` is called every `checkpoint_every` steps.
+
+    `cond_states` (N, 77, width) are the text encoder's states for each latent's caption and
+    `uncond_state` (77, width) those of the empty caption.
+    """
     torch.manual_seed(seed)
-    width = text_encoder.config.hidden_size
-    unet = models.build_unet(dcfg, cross_attention_dim=width).to(device).train()
+    unet = models.build_unet(dcfg, cross_attention_dim=cond_states.shape[-1]).to(device).train()
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
-    text_encoder = text_encoder.to(device).eval().requires_grad_(False)
     sched = models.build_train_scheduler(dcfg)
     alphas = sched.alphas_cumprod.to(device)
     opt = _optimizer(unet, cfg.unet_lr)
@@ -285,20 +316,24 @@ def train_unet(latents, token_ids, uncond_ids, text_encoder, cfg: TrainConfig,
         _set_lr(opt, cfg.unet_lr * _lr_factor(step, cfg.unet_steps, cfg.warmup))
         idx = torch.randint(len(latents), (cfg.unet_batch,), generator=gen)
         x0 = latents[idx].to(device)  # (B, C, h, w), already scaled
-        ids = token_ids[idx].clone()  # (B, 77)
+        cond = cond_states[idx].clone()  # (B, 77, width)
         drop = torch.rand(cfg.unet_batch, generator=gen) < cfg.uncond_rate
-        ids[drop] = uncond_ids
-        with torch.no_grad():
-            cond = text_encoder(ids.to(device)).last_hidden_state  # (B, 77, width)
+        cond[drop] = uncond_state
+        cond = cond.to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device)
         t = torch.randint(0, sched.config.num_train_timesteps, (cfg.unet_batch,), generator=gen).to(device)
         noisy = sched.add_noise(x0, noise, t)
         target = sched.get_velocity(x0, noise, t) if dcfg.prediction_type == "v_prediction" else noise
         pred = unet(noisy, t, cond).sample
-        # min-SNR-gamma weights (Hang et al. 2023), in the form for v- or epsilon-targets
+        # Weights in x0 terms: SNR + 1 (the plain v-loss), capped at gamma + 1. Noisy steps,
+        # where colour, shape and layout are decided, keep full weight; nearly clean steps,
+        # which only polish, are damped (min-SNR's cap, Hang et al. 2023, without its damping
+        # of the noisy end).
         snr = alphas[t] / (1 - alphas[t])
-        denom = snr + 1 if dcfg.prediction_type == "v_prediction" else snr
-        weight = torch.clamp(snr, max=cfg.min_snr_gamma) / denom
+        if dcfg.prediction_type == "v_prediction":  # v-loss = (SNR + 1) x0-loss
+            weight = torch.clamp(snr + 1, max=cfg.min_snr_gamma + 1) / (snr + 1)
+        else:  # epsilon-loss = SNR x0-loss: plain min-SNR
+            weight = torch.clamp(snr, max=cfg.min_snr_gamma) / snr
         loss = (weight * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -327,8 +362,8 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
     """Train CLIP, VAE and UNet from `seed` and write `out_dir/clip` and `out_dir/pipeline`.
 
     `quick=True` runs a few steps of every stage (for tests). `clip_checkpoint` resumes after
-    stage 2 with the CLIP an earlier run of the same seed and config saved (stage 2 is
-    deterministic, so the result is the same). Returns the training record that is also
+    stage 2b with the CLIP an earlier run of the same seed and config saved (the CLIP stages
+    are deterministic, so the result is the same). Returns the training record that is also
     written to `out_dir/training.json`.
     """
     out = Path(out_dir)
@@ -341,26 +376,27 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
 
     # 1. Data
     t0 = time.time()
-    images, captions, keys = draw_dataset(seed + DATA_SEED_OFFSET, cfg.dataset_size,
+    images, captions = draw_dataset(seed + DATA_SEED_OFFSET, cfg.dataset_size,
                                     workers=1 if quick else 2, progress=progress)
     times["data"] = time.time() - t0
 
-    # 2. CLIP
-    t0 = time.time()
+    # 2. CLIP, then 2b. CLIP on shape groups
     if clip_checkpoint is None:
+        t0 = time.time()
         clip = train_clip(images, captions, cfg, seed + 1, device, progress)
         times["clip"] = time.time() - t0
+        if cfg.refine_steps:
+            t0 = time.time()
+            clip = refine_clip(clip, images, captions, cfg, seed + 4, device, progress)
+            times["clip_shape_groups"] = time.time() - t0
     else:
         clip, _ = models.load_clip(clip_checkpoint)
         previous = Path(clip_checkpoint).parents[1] / "training.json"
         if previous.is_file():
-            times["clip"] = json.loads(previous.read_text())["seconds"]["clip"]
-    # the diffusion text encoder is the stage-2 text tower, the UNet's frozen conditioning
+            times.update({k: v for k, v in json.loads(previous.read_text())["seconds"].items()
+                          if k.startswith("clip")})
+    # the diffusion text encoder is the finished CLIP text tower, the UNet's frozen conditioning
     text_encoder = models.convert_text_tower(clip)
-    if cfg.refine_steps:
-        t0 = time.time()
-        clip = refine_clip(clip, images, captions, keys, cfg, seed + 4, device, progress)
-        times["clip_hard_batches"] = time.time() - t0
 
     # 3. VAE, and the latent scale that makes latents unit-variance
     t0 = time.time()
@@ -379,7 +415,8 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
         return tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length,
                          truncation=True, return_tensors="pt").input_ids
 
-    token_ids, uncond_ids = tokenize(captions), tokenize([""])[0]
+    cond_states = text_states(text_encoder, tokenize(captions), device=device, progress=progress)
+    uncond_state = text_states(text_encoder, tokenize([""]), device=device, progress=False)[0]
     models.save_clip(clip, out / "clip")
 
     def save(unet, step=None):  # the pipeline folder; also a checkpoint while the UNet trains
@@ -389,7 +426,7 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
         if step is not None:
             (out / "pipeline" / "CHECKPOINT").write_text(f"UNet EMA after {step} of {cfg.unet_steps} steps\n")
 
-    unet = train_unet(latents, token_ids, uncond_ids, text_encoder, cfg, dcfg, seed + 3, device, progress,
+    unet = train_unet(latents, cond_states, uncond_state, cfg, dcfg, seed + 3, device, progress,
                       on_checkpoint=None if quick else save)
     times["unet"] = time.time() - t0
 
@@ -426,7 +463,7 @@ def main(argv=None):  # python -m workbench.toyworld.train --out DIR [--seed N] 
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--device", default=None)
-    p.add_argument("--clip-checkpoint", default=None, help="resume after stage 2 with this CLIP")
+    p.add_argument("--clip-checkpoint", default=None, help="resume after the CLIP stages with this CLIP")
     a = p.parse_args(argv)
     record = train(a.out, seed=a.seed, quick=a.quick, device=a.device, clip_checkpoint=a.clip_checkpoint)
     print(json.dumps(record["seconds"]), f"total {record['total_seconds']} s")
