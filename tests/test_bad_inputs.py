@@ -32,6 +32,18 @@ def load(tmp_path, text):
     return TagLibrary.from_path(tag_file(tmp_path, text))
 
 
+def _bias():
+    import workbench.bias
+
+    return workbench.bias
+
+
+def _world_sampler():
+    from workbench.toyworld.sampler import WorldSampler
+
+    return WorldSampler()
+
+
 CASES = [
     ("empty subject", lambda t: compose("   "), ValueError,
      r"^subject is empty; describe what the image should show"),
@@ -79,6 +91,12 @@ CASES = [
         t, "kind: opt_out\nentries:\n  - name: A B\n    date: 2024-01-01\n", "p.yaml")),
      DataFileError, r"p.yaml:3: an opt-out entry is missing 'source'"),
     ("policy mode misspelled", lambda t: Policy(mode="warning"), ValueError, r"policy mode must be 'refuse' or 'warn'"),
+    ("bias probe without roles", lambda t: _bias().BiasProbe([]).prompts(), ValueError,
+     r"^the probe needs at least one role, e\.g\. roles=\['doctor', 'nurse'\]"),
+    ("bias check on a role the toy world lacks", lambda t: _bias().toy_world_check(None, roles=["pilot"]), ValueError,
+     r"\['pilot'\] are not toy-world roles; choose from \['ceo', 'doctor'"),
+    ("world sampler with an empty prompt", lambda t: _world_sampler().requests(""), ValueError,
+     r"^prompt is empty; describe a toy-world scene"),
 ]
 
 

@@ -324,7 +324,7 @@ known (a doctor is drawn blue 80 % of the time, a nurse red 80 %, a teacher half
 check that the probe recovers it, with 95 % confidence intervals. To probe a real model, change the one line that
 sets `MODEL`: the label set then switches to people."""),
     ("code", SETUP),
-    ("code", """from workbench.bias import AttributeReader, BiasProbe, planted_check
+    ("code", """from workbench.bias import AttributeReader, BiasProbe
 from workbench.embeddings.clip import ClipEmbedder
 from workbench.generation.engine import ImageGenerator
 
@@ -347,18 +347,25 @@ One cell, nine images, as the Diffusion Bias Explorer shows them."""),
     ("code", """probe.grid(ROLES[1])"""),
     ("md", """## Checking the probe against the truth (toy world only)
 
-The toy world's oracle reads the figure's colour from the pixels, with no neural network. Comparing CLIP's reading
-and the oracle's with the planted rates shows how much of the measured bias is the model and how much is the
-reader."""),
+The toy world's oracle reads the figure's colour from the pixels, with no neural network, and `WorldSampler` draws
+the world's own renders for a prompt, so here both the probe and the model can be checked against the rates planted
+in the training data. On the world's renders the probe should find the planted rates; on the model it finds what
+the model learnt. Classifier-free guidance matters too: at guidance 1 the model samples the distribution it
+learnt; stronger guidance pushes each role towards its commoner colour."""),
     ("code", """if MODEL is None:
-    from workbench.toyworld.world import Vocabulary
+    from workbench.bias import toy_world_check
+    from workbench.toyworld.sampler import WorldSampler
 
-    planted = {r.name: r.rates for r in Vocabulary.load().roles}
-    oracle_probe = BiasProbe(ROLES, seeds=range(40)).run(gen, AttributeReader.toy_world_colour())
-    for row in planted_check(oracle_probe, planted, "blue"):
-        print(f"{row['role']:10} planted {row['planted']:.0%}  measured {row['measured']:.0%} "
-              f"[{row['low']:.0%}, {row['high']:.0%}]  {'ok' if row['within_tolerance'] else 'off'}")"""),
-    ("md", """Adjectives have no planted effect in the toy world: "a kind doctor" should look like "a doctor". The chart above
+    for source, who, guidance in [("the world's own renders", WorldSampler(), 1.0),
+                                  ("the model, guidance 1", gen, 1.0), ("the model, guidance 7.5", gen, 7.5)]:
+        print(f"{source}: share of blue figures")
+        for row in toy_world_check(who, seeds=range(40), guidance=guidance, roles=ROLES)[1]:
+            print(f"  {row['role']:10} planted {row['planted']:4.0%}  measured {row['measured']:4.0%} "
+                  f"[{row['low']:.0%}, {row['high']:.0%}]")"""),
+    ("md", """Forty seeds give intervals of about +-15 points; `workbench toyworld bias-check` runs every role with 400 seeds
+(+-5 points), on the model or, with `--world`, on the world's renders (the check the probe is validated by).
+
+Adjectives have no planted effect in the toy world: "a kind doctor" should look like "a doctor". The chart above
 shows whether the model agrees: overlapping intervals mean no measurable difference."""),
 ]
 

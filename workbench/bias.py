@@ -184,3 +184,31 @@ def planted_check(probe: BiasProbe, planted: dict[str, dict[str, float]], value:
                     "error": rate - truth, "within_tolerance": abs(rate - truth) <= tolerance,
                     "in_interval": low <= truth <= high})
     return out
+
+
+def toy_world_check(generator, seeds=range(400), guidance: float = 1.0, steps: int = 25, value: str = "blue",
+                    tolerance: float = 0.05, roles: Sequence[str] | None = None) -> tuple[BiasProbe, list[dict]]:
+    """Validate the probe where the truth is known: every toy-world role, read by the pixel oracle,
+    against the rates planted in the training data (vocabulary.yaml).
+
+    At `guidance` 1 the model samples the distribution it learnt, which is what the planted rates
+    describe; classifier-free guidance above 1 sharpens it towards the commoner colour, so there
+    the probe measures the guided model, not the world (run both and compare: that is the lesson).
+    400 seeds give a 95 % interval of about +-5 points at a rate of 50 %. Each row of the result
+    is `planted_check`'s, plus `unreadable`, the share of images whose figure the oracle read as
+    neither colour (left out of the rate).
+    """
+    from workbench.toyworld.world import Vocabulary
+
+    planted = {r.name: r.rates for r in Vocabulary.load().roles}
+    roles = list(roles or planted)
+    unknown = [r for r in roles if r not in planted]
+    if unknown:
+        raise ValueError(f"{unknown} are not toy-world roles; choose from {sorted(planted)}")
+    probe = BiasProbe(roles, seeds=seeds, steps=steps, guidance=guidance)
+    probe.run(generator, AttributeReader.toy_world_colour())
+    rows = planted_check(probe, planted, value, tolerance)
+    for row, cell in zip(rows, probe.cells):
+        row["unreadable"] = 1 - cell.n / len(cell.labels)
+        row["unbiased_control"] = abs(planted[cell.role].get(value, 0.0) - 0.5) < 1e-9
+    return probe, rows

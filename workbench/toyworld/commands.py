@@ -3,6 +3,7 @@
     workbench toyworld train --out DIR [--seed 0] [--quick]
     workbench toyworld evaluate [--model-dir DIR] [--prompts 300] [--json]
     workbench toyworld sample --out sheet.png [--n 64] [--seed 0]
+    workbench toyworld bias-check [--seeds 400] [--guidance 1] [--world] [--store DIR] [--json]
 """
 
 from __future__ import annotations
@@ -47,6 +48,33 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_bias_check(args) -> int:
+    import tempfile
+
+    from workbench.bias import toy_world_check
+    from workbench.generation.engine import ImageGenerator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.world:
+            from workbench.toyworld.sampler import WorldSampler
+
+            gen = WorldSampler()
+        else:
+            gen = ImageGenerator(args.model_dir and str(Path(args.model_dir) / "pipeline"), store=args.store or tmp)
+        _, rows = toy_world_check(gen, seeds=range(args.seeds), guidance=args.guidance,
+                                  tolerance=args.tolerance / 100)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    source = "world renders (the probe checked against the truth)" if args.world else f"guidance {args.guidance:g}"
+    print(f"share of blue figures, {args.seeds} seeds per role, {source} (95 % interval)")
+    for r in rows:
+        verdict = "ok" if r["within_tolerance"] else f"off by more than {args.tolerance:g} points"
+        print(f"  {r['role']:13} planted {r['planted']:4.0%}  measured {r['measured']:6.1%} "
+              f"[{r['low']:.1%}, {r['high']:.1%}]  unreadable {r['unreadable']:4.1%}  {verdict}")
+    return 0
+
+
 def _flatten(data, prefix=""):
     for key, value in data.items():
         name = f"{prefix}{key}"
@@ -76,3 +104,14 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_sample)
+    p = toy_sub.add_parser("bias-check", help="does the bias probe recover the rates planted in the world?")
+    p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")
+    p.add_argument("--seeds", type=int, default=400, help="seeds per role (default 400: +-5 points at 50 %%)")
+    p.add_argument("--guidance", type=float, default=1.0,
+                   help="1 (default) samples the learnt distribution; higher values sharpen it")
+    p.add_argument("--tolerance", type=float, default=5.0, help="allowed error in percentage points")
+    p.add_argument("--store", help="keep the images in this run store (default: a temporary one)")
+    p.add_argument("--world", action="store_true",
+                   help="probe the world's own renders instead of the model: checks the probe itself")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bias_check)
