@@ -162,7 +162,7 @@ def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
     record = train(tmp_path / "a", seed=3, quick=True, progress=False, device="cpu")
     assert paths.is_trained(tmp_path / "a")
     assert record["weights_mb"] <= 30
-    assert set(record["seconds"]) == {"data", "clip", "clip_hard_batches", "vae", "unet"}
+    assert set(record["seconds"]) == {"data", "clip", "clip_shape_groups", "vae", "unet"}
     pipe = models.load_pipeline(tmp_path / "a" / "pipeline")
     assert pipe.vae.config.scaling_factor == pytest.approx(record["latent_scaling_factor"])
     clip, _ = models.load_clip(tmp_path / "a" / "clip" / "open_clip_model.safetensors")
