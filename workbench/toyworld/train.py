@@ -182,20 +182,30 @@ def _encode_text(clip, ids: torch.Tensor) -> torch.Tensor:
     return _text_pooled(clip, ids) @ clip.text_projection
 
 
-def train_clip(images, captions, cfg: TrainConfig, seed: int, device, progress=True):
+def clip_tokens(captions) -> torch.Tensor:
+    """open_clip's tokens for `captions`, (N, 77). Tokenizing 40k captions takes seconds: do it once."""
     import open_clip
 
+    return open_clip.get_tokenizer(models.register_clip_config())(list(captions))
+
+
+def _cut(tokens: torch.Tensor) -> torch.Tensor:
+    """(N, L): drop the padding columns beyond the longest caption (they only cost time)."""
+    return tokens[:, : int((tokens != 0).sum(1).max())]
+
+
+def train_clip(images, tokens, cfg: TrainConfig, seed: int, device, progress=True):
+    """Stage 2: contrastive CLIP training on random batches of `images` and their `clip_tokens`."""
     torch.manual_seed(seed)
     clip = models.build_clip().to(device).train()
-    tokens = open_clip.get_tokenizer(models.CLIP_MODEL_NAME)(captions)  # (N, 77)
-    tokens = tokens[:, : int((tokens != 0).sum(1).max())]  # (N, L): the longest caption
+    tokens = _cut(tokens)
     opt = _optimizer(clip, cfg.clip_lr, cfg.clip_weight_decay)
     gen = torch.Generator().manual_seed(seed)
     labels = torch.arange(cfg.clip_batch, device=device)
     bar = tqdm(range(cfg.clip_steps), desc="clip", disable=not progress)
     for step in bar:
         _set_lr(opt, cfg.clip_lr * _lr_factor(step, cfg.clip_steps, cfg.warmup))
-        idx = torch.randint(len(captions), (cfg.clip_batch,), generator=gen)
+        idx = torch.randint(len(tokens), (cfg.clip_batch,), generator=gen)
         loss = _contrastive_step(clip, opt, images, tokens, idx, labels, device)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{clip.logit_scale.exp().item():.1f}")
@@ -216,7 +226,7 @@ def _contrastive_step(clip, opt, images, tokens, idx, labels, device):
     return loss
 
 
-def refine_clip(clip, images, captions, cfg: TrainConfig, seed: int, device, progress=True):
+def refine_clip(clip, images, tokens, cfg: TrainConfig, seed: int, device, progress=True):
     """Stage 2b: continue CLIP training on batches with hard negatives for shape.
 
     Plain random batches rarely hold two images that differ only in shape, so stage 2 learns
@@ -225,16 +235,13 @@ def refine_clip(clip, images, captions, cfg: TrainConfig, seed: int, device, pro
     shape, worded alike), where only shape tells the captions apart, and fills the rest with
     random images so that nothing learnt before is forgotten. Both towers train.
     """
-    import open_clip
-
     torch.manual_seed(seed)
     clip = clip.to(device).train()
     g_images, g_captions = draw_shape_groups(seed + DATA_SEED_OFFSET, cfg.refine_group_pool,
                                              workers=1 if len(images) < 1_000 else 2, progress=progress)
     k = len(g_captions) // cfg.refine_group_pool  # variants per group (one per shape)
     all_images = np.concatenate([images, g_images])
-    tokens = open_clip.get_tokenizer(models.CLIP_MODEL_NAME)(list(captions) + g_captions)
-    tokens = tokens[:, : int((tokens != 0).sum(1).max())]
+    tokens = _cut(torch.cat([tokens, clip_tokens(g_captions)]))
     opt = _optimizer(clip, cfg.refine_lr, cfg.clip_weight_decay)
     gen = torch.Generator().manual_seed(seed)
     n_random = cfg.clip_batch - cfg.refine_groups * k
@@ -383,11 +390,12 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
     # 2. CLIP, then 2b. CLIP on shape groups
     if clip_checkpoint is None:
         t0 = time.time()
-        clip = train_clip(images, captions, cfg, seed + 1, device, progress)
+        tokens = clip_tokens(captions)
+        clip = train_clip(images, tokens, cfg, seed + 1, device, progress)
         times["clip"] = time.time() - t0
         if cfg.refine_steps:
             t0 = time.time()
-            clip = refine_clip(clip, images, captions, cfg, seed + 4, device, progress)
+            clip = refine_clip(clip, images, tokens, cfg, seed + 4, device, progress)
             times["clip_shape_groups"] = time.time() - t0
     else:
         clip, _ = models.load_clip(clip_checkpoint)
