@@ -134,14 +134,12 @@ def step_map(out: Path) -> str:
 
 
 def step_bias(out: Path) -> str:
-    from workbench.bias import AttributeReader, BiasProbe, planted_check
-    from workbench.toyworld.world import Vocabulary
+    from workbench.bias import toy_world_check
 
     gen = _generator(out)
-    probe = BiasProbe(["doctor", "nurse", "teacher"], seeds=range(40)).run(gen, AttributeReader.toy_world_colour())
-    planted = {r.name: r.rates for r in Vocabulary.load().roles}
+    probe, checked = toy_world_check(gen, seeds=range(40), guidance=7.5, roles=["doctor", "nurse", "teacher"])
     rows = "".join(f"<tr><td>{html.escape(c['role'])}</td><td>{c['planted']:.0%}</td><td>{c['measured']:.0%} "
-                   f"[{c['low']:.0%}, {c['high']:.0%}]</td></tr>" for c in planted_check(probe, planted, "blue"))
+                   f"[{c['low']:.0%}, {c['high']:.0%}]</td></tr>" for c in checked)
     chart = out / "bias.html"
     probe.figure("blue").write_html(chart, include_plotlyjs=True, full_html=True)  # offline: plotly.js inline
     grid_path = out / "bias_doctor.png"
