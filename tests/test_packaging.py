@@ -19,20 +19,31 @@ def test_import_workbench_does_not_import_heavy_libraries():
     assert out == ""
 
 
-def test_every_package_folder_is_listed_in_pyproject():
+DATA = ("*.yaml", "*.json", "*.safetensors", "*.txt", "*.md")  # pyproject's package-data patterns
+
+
+def test_every_package_and_data_folder_is_listed_in_pyproject():
+    """A folder left out of `packages` is silently left out of the wheel (and setuptools warns on install)."""
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "workbench").rglob("__init__.py")}
+    files = list((ROOT / "workbench").rglob("__init__.py"))
+    files += [f for pattern in DATA for f in (ROOT / "workbench").rglob(pattern)]
+    found = {".".join(f.parent.relative_to(ROOT).parts) for f in files if "__pycache__" not in f.parts}
+    found |= {"workbench.style_tags." + ".".join(f.parent.relative_to(ROOT / "style_tags").parts)
+              for pattern in DATA for f in (ROOT / "style_tags").rglob(pattern) if f.parent != ROOT / "style_tags"}
     assert found <= listed, f"add to pyproject [tool.setuptools] packages: {sorted(found - listed)}"
 
 
 @pytest.mark.slow
-def test_wheel_carries_the_tag_files_and_finds_them(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+def test_wheel_carries_the_tag_files_and_the_model_and_finds_them(tmp_path):
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
+                            "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, text=True)
+    assert "would be ignored" not in build.stdout + build.stderr, "setuptools warns about a folder left out"
     wheel = next(tmp_path.glob("prompt_workbench-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "workbench/style_tags/render_engines.yaml" in names
     assert "workbench/style_tags/policy/opt_out.yaml" in names
+    shipped = {str(p.relative_to(ROOT)) for p in (ROOT / "workbench/toyworld/model").rglob("*") if p.is_file()}
+    assert shipped and shipped <= set(names), f"model files missing from the wheel: {sorted(shipped - set(names))}"
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = ("import workbench, workbench.prompts as p; assert workbench.__file__.startswith(%r), workbench.__file__; "
