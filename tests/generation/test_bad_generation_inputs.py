@@ -43,9 +43,23 @@ CASES = [
     ("variation strength past 1", lambda g, t: req(g, seeds=0, variation_seed=1, variation_strength=1.5), ValueError,
      r"variation strength must be between 0 and 1"),
     ("empty prompt", lambda g, t: g.requests("  "), ValueError, r"prompt is empty"),
+    ("thread count not a number", lambda g, t: _with_env("WORKBENCH_THREADS", "two", lambda: req(g, seeds=0)),
+     ValueError, r"WORKBENCH_THREADS='two' must be a whole number of threads, 1 or more"),
     ("corrupted store file", lambda g, t: ImageGenerator(g.model, store=_corrupt_store(t)), StoreError,
      r"catalogue.sqlite"),
 ]
+
+
+def _with_env(name, value, action):
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        return action()
+    finally:
+        if before is None:
+            os.environ.pop(name)
+        else:
+            os.environ[name] = before
 
 
 def _file(folder, name):

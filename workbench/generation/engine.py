@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 
 from workbench.generation.loading import LoadedModel, load_model, versions
 from workbench.generation.seeds import check_seed, initial_latent, parse_seeds
+from workbench.generation.threads import cpu_threads, generation_threads
 from workbench.store.record import GenerationRequest, ImageRecord
 
 MAX_STEPS = 1000
@@ -125,6 +126,7 @@ class ImageGenerator:
         # 1. Check inputs, and serve what the store already has
         for req in requests:
             check_request(req, self.vae_scale)
+        threads = generation_threads() if self.model.device == "cpu" else None  # see threads.py
         results: list[GeneratedImage | None] = [self._cached(req) for req in requests]
         todo = [i for i, r in enumerate(results) if r is None]
 
@@ -142,7 +144,7 @@ class ImageGenerator:
             on_image(done, len(requests))
         try:
             for batch in batches:
-                made = self._run_batch([requests[i] for i in batch], callback)
+                made = self._run_batch([requests[i] for i in batch], callback, threads)
                 for position, (i, (image, seconds, flagged)) in enumerate(zip(batch, made)):
                     # 5. Commit each image before the next batch
                     composition = (compositions or {}).get(requests[i].prompt)
@@ -164,7 +166,8 @@ class ImageGenerator:
             return None
         return GeneratedImage(stored.record, stored.image(), stored.path, cached=True)
 
-    def _run_batch(self, batch: list[GenerationRequest], callback=None) -> list[tuple[object, float, bool]]:
+    def _run_batch(self, batch: list[GenerationRequest], callback=None,
+                   threads: int | None = None) -> list[tuple[object, float, bool]]:
         import torch
 
         pipe, first = self.pipeline, batch[0]
@@ -177,7 +180,7 @@ class ImageGenerator:
         # 4. The pipeline call
         start = time.perf_counter()
         kwargs = {"callback_on_step_end": callback} if callback else {}
-        with torch.inference_mode():
+        with torch.inference_mode(), cpu_threads(threads):
             out = pipe(prompt=[r.prompt for r in batch], negative_prompt=[r.negative_prompt for r in batch],
                        num_inference_steps=first.steps, guidance_scale=first.guidance, width=first.width,
                        height=first.height, latents=latents, generator=generators, output_type="pil", **kwargs)

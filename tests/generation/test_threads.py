@@ -1,0 +1,84 @@
+"""Generation threads: one core left free inside a Jupyter kernel, PyTorch's setting elsewhere."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from workbench.generation import threads
+from workbench.generation.engine import ImageGenerator
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    return monkeypatch
+
+
+def test_a_script_keeps_pytorchs_setting(clean_env):
+    assert not threads.in_jupyter_kernel()
+    assert threads.generation_threads() is None
+
+
+def test_a_kernel_leaves_one_core_free(clean_env):
+    clean_env.setattr(threads, "in_jupyter_kernel", lambda: True)
+    with threads.cpu_threads(2):
+        assert threads.generation_threads() == 1
+    with threads.cpu_threads(1):
+        assert threads.generation_threads() == 1  # never zero
+
+
+@pytest.mark.parametrize("env,expected", [({"WORKBENCH_THREADS": "3"}, 3), ({"OMP_NUM_THREADS": "2"}, None)])
+def test_the_users_choice_wins_in_a_kernel(clean_env, env, expected):
+    clean_env.setattr(threads, "in_jupyter_kernel", lambda: True)
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+    assert threads.generation_threads() == expected
+
+
+def test_cpu_threads_restores_the_setting():
+    before = torch.get_num_threads()
+    with threads.cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), threads.cpu_threads(1):
+        raise RuntimeError("generation failed")
+    assert torch.get_num_threads() == before
+
+
+def test_generation_runs_on_the_chosen_threads_and_restores_them(tiny_model, clean_env):
+    seen = []
+    clean_env.setenv(threads.ENV, "1")
+    gen = ImageGenerator(tiny_model, progress=False)
+    before = torch.get_num_threads()
+    gen.generate(gen.requests("a red circle", seeds=0, steps=2),
+                 callback=lambda pipe, step, t, kw: seen.append(torch.get_num_threads()) or kw)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+
+
+def test_an_ipykernel_is_recognised():
+    pytest.importorskip("ipykernel")
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        reply = client.execute_interactive("from workbench.generation.threads import in_jupyter_kernel as k; "
+                                           "print(k())", timeout=60, output_hook=_collect(out := []))
+        assert reply["content"]["status"] == "ok"
+        assert "".join(out).strip() == "True"
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    script = subprocess.run([sys.executable, "-c", "from workbench.generation.threads import in_jupyter_kernel as k; "
+                             "print(k())"], capture_output=True, text=True, check=True)
+    assert script.stdout.strip() == "False"
+
+
+def _collect(out):
+    def hook(msg):
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+    return hook

@@ -1,0 +1,67 @@
+"""How many CPU threads generation uses, so that a busy browser cannot stall it.
+
+PyTorch uses every physical core by default, and its OpenMP threads wait for each other at
+the end of every operation. When another process holds one of those cores (the browser
+drawing JupyterLab, the Jupyter server relaying output), each wait lasts a scheduler time
+slice, and a UNet call makes thousands of them. Measured on the 2-core machine with a bare
+diffusers call (toy model, 9 images, 25 steps; `benchmarks/bench_threads.py`):
+
+    seconds per image                  nothing else running   one other busy process
+    2 threads (PyTorch's default)      0.16                   0.81  (5x slower)
+    1 thread                           0.27                   0.27
+    2 threads, OMP_WAIT_POLICY=PASSIVE 0.34                   0.30
+
+So inside a Jupyter kernel, where the frontend usually shares the machine, CPU generation
+leaves one core free. Scripts and the command line keep PyTorch's setting. Set
+`WORKBENCH_THREADS` to choose (`OMP_NUM_THREADS` also turns the automatic choice off).
+
+The thread count can change a few pixel values by one level (0.006 % of them on the toy
+model, 1 thread against 2): the same request made in a notebook and by a script may differ
+by that much, as it may between machines with different core counts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+
+ENV = "WORKBENCH_THREADS"
+
+
+def in_jupyter_kernel() -> bool:
+    """True inside an IPython kernel (JupyterLab, nbclient), not in a terminal IPython or a script."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def generation_threads() -> int | None:
+    """CPU threads for generation, or None to leave PyTorch's own setting alone."""
+    value = os.environ.get(ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{ENV}={value!r} must be a whole number of threads, 1 or more "
+                             f"(unset it to let the workbench choose)")
+        return int(value)
+    if os.environ.get("OMP_NUM_THREADS") or not in_jupyter_kernel():
+        return None
+    import torch
+
+    return max(1, torch.get_num_threads() - 1)
+
+
+@contextmanager
+def cpu_threads(n: int | None):
+    """Run the block with PyTorch on `n` threads (None: unchanged), then restore the setting."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
