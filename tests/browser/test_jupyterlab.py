@@ -51,21 +51,8 @@ def skip_reason(name: str) -> str | None:
     return None
 
 
-# Known problem (needs its own issue): inside JupyterLab notebook 06 can generate far slower than under
-# nbclient (5.3 s per image with the 01 and 04 pages kept open; 0.65 s per image in a fresh clone with every
-# other page closed, against ~0.06 s from the command line), and then it runs past its budget. It passed in
-# 129 s when run alone and in one full fresh-clone run; closing the other pages made the map-click test flaky
-# (its WebGL plot drew no points once reopened). Its nbclient run (tests/test_notebooks.py) checks the notebook.
-SLOW_IN_LAB = {"06_bias_probe.ipynb": "generation in JupyterLab is sometimes ~10-50x slower than under nbclient; "
-                                      "not yet understood (tracked as its own issue)"}
-
-
-def _marks(name):
-    return [pytest.mark.xfail(reason=SLOW_IN_LAB[name], strict=False)] if name in SLOW_IN_LAB else []
-
-
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("name", [pytest.param(n, id=Path(n).stem, marks=_marks(n)) for n in NOTEBOOKS])
+@pytest.mark.parametrize("name", [pytest.param(n, id=Path(n).stem) for n in NOTEBOOKS])
 def test_notebook_runs_in_jupyterlab(lab, name):
     if reason := skip_reason(name):
         pytest.skip(reason)
