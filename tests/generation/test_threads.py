@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from workbench.generation import threads
+from workbench import threads
 from workbench.generation.engine import ImageGenerator
 
 
@@ -19,15 +19,15 @@ def clean_env(monkeypatch):
 
 def test_a_script_keeps_pytorchs_setting(clean_env):
     assert not threads.in_jupyter_kernel()
-    assert threads.generation_threads() is None
+    assert threads.default_threads() is None
 
 
 def test_a_kernel_leaves_one_core_free(clean_env):
     clean_env.setattr(threads, "in_jupyter_kernel", lambda: True)
     with threads.cpu_threads(2):
-        assert threads.generation_threads() == 1
+        assert threads.default_threads() == 1
     with threads.cpu_threads(1):
-        assert threads.generation_threads() == 1  # never zero
+        assert threads.default_threads() == 1  # never zero
 
 
 @pytest.mark.parametrize("env,expected", [({"WORKBENCH_THREADS": "3"}, 3), ({"OMP_NUM_THREADS": "2"}, None)])
@@ -35,7 +35,7 @@ def test_the_users_choice_wins_in_a_kernel(clean_env, env, expected):
     clean_env.setattr(threads, "in_jupyter_kernel", lambda: True)
     for name, value in env.items():
         clean_env.setenv(name, value)
-    assert threads.generation_threads() == expected
+    assert threads.default_threads() == expected
 
 
 def test_cpu_threads_restores_the_setting():
@@ -65,14 +65,14 @@ def test_an_ipykernel_is_recognised():
 
     manager, client = start_new_kernel(kernel_name="python3")
     try:
-        reply = client.execute_interactive("from workbench.generation.threads import in_jupyter_kernel as k; "
+        reply = client.execute_interactive("from workbench.threads import in_jupyter_kernel as k; "
                                            "print(k())", timeout=60, output_hook=_collect(out := []))
         assert reply["content"]["status"] == "ok"
         assert "".join(out).strip() == "True"
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-    script = subprocess.run([sys.executable, "-c", "from workbench.generation.threads import in_jupyter_kernel as k; "
+    script = subprocess.run([sys.executable, "-c", "from workbench.threads import in_jupyter_kernel as k; "
                              "print(k())"], capture_output=True, text=True, check=True)
     assert script.stdout.strip() == "False"
 
@@ -82,3 +82,17 @@ def _collect(out):
         if msg["msg_type"] == "stream":
             out.append(msg["content"]["text"])
     return hook
+
+
+def test_clip_embeds_on_the_chosen_threads(clean_env):
+    from workbench.embeddings.clip import ClipEmbedder
+
+    clean_env.setenv(threads.ENV, "1")
+    clip = ClipEmbedder(progress=False)
+    seen = []
+    encode = clip.model.encode_text
+    clip.model.encode_text = lambda ids: seen.append(torch.get_num_threads()) or encode(ids)
+    before = torch.get_num_threads()
+    clip.embed_texts(["a red circle", "a blue square"])
+    assert seen == [1]
+    assert torch.get_num_threads() == before

@@ -77,12 +77,17 @@ class ClipEmbedder:
         images = [getattr(i, "image", i) for i in images]
         return self._embed(images, self._image_batch, "images")
 
+    def _threads(self):
+        from workbench.threads import cpu_threads, default_threads
+
+        return cpu_threads(default_threads() if self.device == "cpu" else None)  # see workbench/threads.py
+
     def _text_batch(self, texts):
-        with self._torch.no_grad():
+        with self._torch.no_grad(), self._threads():
             return self.model.encode_text(self.tokenizer(texts).to(self.device))
 
     def _image_batch(self, images):
-        with self._torch.no_grad():
+        with self._torch.no_grad(), self._threads():
             pixels = self._torch.stack([self.preprocess(img.convert("RGB")) for img in images]).to(self.device)
             return self.model.encode_image(pixels)
 

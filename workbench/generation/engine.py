@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 from workbench.generation.loading import LoadedModel, load_model, versions
 from workbench.generation.seeds import check_seed, initial_latent, parse_seeds
-from workbench.generation.threads import cpu_threads, generation_threads
+from workbench.threads import cpu_threads, default_threads
 from workbench.store.record import GenerationRequest, ImageRecord
 
 MAX_STEPS = 1000
@@ -126,7 +126,7 @@ class ImageGenerator:
         # 1. Check inputs, and serve what the store already has
         for req in requests:
             check_request(req, self.vae_scale)
-        threads = generation_threads() if self.model.device == "cpu" else None  # see threads.py
+        threads = default_threads() if self.model.device == "cpu" else None  # see workbench/threads.py
         results: list[GeneratedImage | None] = [self._cached(req) for req in requests]
         todo = [i for i, r in enumerate(results) if r is None]
 

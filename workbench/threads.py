@@ -1,4 +1,4 @@
-"""How many CPU threads generation uses, so that a busy browser cannot stall it.
+"""How many CPU threads generation and CLIP use, so that a busy browser cannot stall them.
 
 PyTorch uses every physical core by default, and its OpenMP threads wait for each other at
 the end of every operation. When another process holds one of those cores (the browser
@@ -11,8 +11,8 @@ diffusers call (toy model, 9 images, 25 steps; `benchmarks/bench_threads.py`):
     1 thread                           0.27                   0.27
     2 threads, OMP_WAIT_POLICY=PASSIVE 0.34                   0.30
 
-So inside a Jupyter kernel, where the frontend usually shares the machine, CPU generation
-leaves one core free. Scripts and the command line keep PyTorch's setting. Set
+So inside a Jupyter kernel, where the frontend usually shares the machine, generation and
+CLIP embedding on the CPU leave one core free. Scripts and the command line keep PyTorch's setting. Set
 `WORKBENCH_THREADS` to choose (`OMP_NUM_THREADS` also turns the automatic choice off).
 
 The thread count can change a few pixel values by one level (0.006 % of them on the toy
@@ -36,8 +36,8 @@ def in_jupyter_kernel() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
-def generation_threads() -> int | None:
-    """CPU threads for generation, or None to leave PyTorch's own setting alone."""
+def default_threads() -> int | None:
+    """CPU threads for generation and embedding, or None to leave PyTorch's own setting alone."""
     value = os.environ.get(ENV, "").strip()
     if value:
         if not value.isdigit() or int(value) < 1:
