@@ -37,7 +37,9 @@ def test_every_package_and_data_folder_is_listed_in_pyproject():
 def test_wheel_carries_the_tag_files_and_the_model_and_finds_them(tmp_path):
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
                             "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, text=True)
-    assert "would be ignored" not in build.stdout + build.stderr, "setuptools warns about a folder left out"
+    log = build.stdout + build.stderr
+    assert "would be ignored" not in log, "setuptools warns about a folder left out"
+    assert "Warning:" not in log, "the build warns: " + log[max(0, log.index("Warning:") - 200):][:800]
     wheel = next(tmp_path.glob("prompt_workbench-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "workbench/style_tags/render_engines.yaml" in names
