@@ -4,7 +4,9 @@
    same model, prompt, seeds and steps. Target: overhead <= 3 %. With a store, PNG writes are extra.
 2. 9 seeds in one batched call against 9 single calls (GPU target >= 1.5x; on CPU reported).
 3. An identical request served from the store against generating it. Target >= 100x.
-4. `--big`: an SD-Turbo-sized UNet (~866 M parameters, random weights) saved locally, loaded through
+4. The model's FLOPs per image in that grid (`torch.utils.flop_counter`: matmuls, convolutions,
+   attention), by part, so that a time can be read against the work done.
+5. `--big`: an SD-Turbo-sized UNet (~866 M parameters, random weights) saved locally, loaded through
    `UNet2DConditionModel.from_pretrained`, timed for one step at 512 px (64x64 latents).
 
     python benchmarks/bench_generation.py [--model PATH] [--big]
@@ -73,9 +75,24 @@ def main(model=None, big=False, steps=25, guidance=7.5):
         t_cached = timeit(lambda: stored.generate(reqs), repeat=5)
         rows.append({"what": "identical request from the store vs generating", "generate_s": t_ours,
                      "from_store_s": t_cached, "speedup": t_ours / t_cached, "target": 100.0})
+    rows.append(flops_per_image(pipe, steps, guidance, size) | {"grid_s": t_ours})
     if big:
         rows.append(big_unet_step())
     record("generation", rows)
+
+
+def flops_per_image(pipe, steps, guidance, size):
+    """GFLOP per image of the bare 9-image call, in all and by part (text encoder, UNet, VAE decoder)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        bare_call(pipe, steps, guidance, size)
+    parts = {name: sum(ops.values()) / len(SEEDS) / 1e9 for name, ops in counter.get_flop_counts().items()
+             if name in ("CLIPTextModel", "UNet2DConditionModel", "Decoder")}
+    return {"what": "model FLOPs per image (25 steps, guidance on)",
+            "gflop_per_image": counter.get_total_flops() / len(SEEDS) / 1e9,
+            **{f"gflop_{name}": v for name, v in parts.items()}, "steps": steps, "guidance": guidance}
 
 
 def big_unet_step():
