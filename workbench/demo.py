@@ -9,6 +9,7 @@ stderr, and the others still run, so one broken part never hides the rest.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import sys
 import time
@@ -165,12 +166,17 @@ def _execute_notebook(path: Path, target: Path, env: dict) -> str:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     status = "ok"
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=env)
-    except Exception as err:  # keep the partial notebook: it shows where it stopped
-        status = f"failed: {type(err).__name__}"
+    # The kernel's own stderr (start-up notices, crashes) goes to a log beside the executed copy.
+    with open(target / f"{path.stem}.kernel.log", "w", encoding="utf-8") as log:
+        try:
+            NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+                           ).execute(env=env, stdout=log, stderr=log)
+        except Exception as err:  # keep the partial notebook: it shows where it stopped
+            status = f"failed: {type(err).__name__} (kernel log: {path.stem}.kernel.log)"
     nbformat.write(nb, target / path.name)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    quiet = logging.getLogger("workbench.demo.nbconvert")  # not its per-image "alt text is missing" notices
+    quiet.setLevel(logging.ERROR)
+    body, _ = HTMLExporter(log=quiet).from_notebook_node(nb)
     (target / f"{path.stem}.html").write_text(body, encoding="utf-8")
     return (f"<tr><td><a href='notebooks/{path.stem}.html'>{html.escape(path.name)}</a></td>"
             f"<td>{html.escape(status)}</td><td>{time.perf_counter() - start:.1f} s</td></tr>")

@@ -1,0 +1,40 @@
+"""The demo's notebook runner: executed copies kept, failures reported with where to look, kernel noise logged."""
+
+import os
+
+import nbformat
+import pytest
+
+from workbench.demo import _execute_notebook
+
+pytestmark = pytest.mark.slow  # starts Jupyter kernels
+
+
+def notebook(tmp_path, *sources):
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
+    return path
+
+
+def test_a_notebook_runs_and_its_copies_are_kept(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    env = dict(os.environ, WORKBENCH_THREADS="1", WORKBENCH_STORE=str(tmp_path / "store"))
+    row = _execute_notebook(notebook(tmp_path, "import os; print(os.environ['WORKBENCH_STORE'])"), out, env)
+    assert "<td>ok</td>" in row
+    executed = nbformat.read(out / "nb.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"].strip() == str(tmp_path / "store")  # the kernel got the env
+    assert (out / "nb.html").stat().st_size > 0 and (out / "nb.kernel.log").exists()
+
+
+def test_a_failing_notebook_keeps_what_ran_and_says_where_to_look(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    row = _execute_notebook(notebook(tmp_path, "print('first')", "raise ValueError('boom')", "print('never')"),
+                            out, dict(os.environ))
+    assert "failed: CellExecutionError (kernel log: nb.kernel.log)" in row
+    executed = nbformat.read(out / "nb.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"].strip() == "first"
+    assert executed.cells[1].outputs[0]["ename"] == "ValueError"
+    assert not executed.cells[2].outputs
+    assert "boom" in (out / "nb.html").read_text(encoding="utf-8")
