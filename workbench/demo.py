@@ -151,8 +151,9 @@ def step_bias(out: Path) -> str:
 
 
 # Executed two at a time, each kernel on half the cores: kernel starts, imports, numba and
-# plotly are single-threaded, so two lanes finish sooner than one (on the 2-core machine
-# the notebooks took 300 s one at a time). The bias probe generates the most: it starts first.
+# plotly are single-threaded, so two lanes finish sooner than one (on the 2-core machine the
+# notebooks took 300 s one at a time, 134 s two at a time). The bias probe generates the most:
+# it starts first.
 LANES = 2
 LONGEST_FIRST = ("06_bias_probe.ipynb",)
 
