@@ -25,6 +25,23 @@ def test_a_notebook_runs_and_its_copies_are_kept(tmp_path):
     executed = nbformat.read(out / "nb.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"].strip() == str(tmp_path / "store")  # the kernel got the env
     assert (out / "nb.html").stat().st_size > 0 and (out / "nb.kernel.log").exists()
+    if os.name == "posix":  # Unix sockets, not TCP: the kernel has nothing to warn about
+        assert "TCP" not in (out / "nb.kernel.log").read_text(encoding="utf-8")
+
+
+def test_kernels_started_together_all_run(tmp_path):
+    """Two lanes starting kernels at once once drew the same TCP port ("Address already in use")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"nb{i}.ipynb")
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"print({i})")]), paths[-1])
+    with ThreadPoolExecutor(2) as pool:
+        rows = list(pool.map(lambda p: _execute_notebook(p, out, dict(os.environ)), paths))
+    assert all("<td>ok</td>" in r for r in rows), rows
 
 
 def test_a_failing_notebook_keeps_what_ran_and_says_where_to_look(tmp_path):

@@ -12,8 +12,10 @@ import html
 import logging
 import os
 import sys
+import tempfile
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -158,6 +160,23 @@ LANES = 2
 LONGEST_FIRST = ("06_bias_probe.ipynb",)
 
 
+@contextmanager
+def _kernel_config():
+    """Kernels talk over Unix sockets in a private folder where there are any, not TCP ports.
+
+    Two kernels starting at once can be handed the same free TCP port (seen: "Address already
+    in use", and the notebook failed). A socket path is unique, and nothing else can connect.
+    The folder is absolute: the kernel runs in the notebooks' folder, the client does not.
+    """
+    from traitlets.config import Config
+
+    if os.name != "posix":
+        yield Config()
+        return
+    with tempfile.TemporaryDirectory(prefix="wb-kernel-") as folder:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})
+
+
 def _execute_notebook(path: Path, target: Path, env: dict) -> str:
     """Run one notebook in a fresh kernel; keep the executed copy (.ipynb and HTML) even when it fails."""
     import nbformat
@@ -168,10 +187,10 @@ def _execute_notebook(path: Path, target: Path, env: dict) -> str:
     start = time.perf_counter()
     status = "ok"
     # The kernel's own stderr (start-up notices, crashes) goes to a log beside the executed copy.
-    with open(target / f"{path.stem}.kernel.log", "w", encoding="utf-8") as log:
+    with open(target / f"{path.stem}.kernel.log", "w", encoding="utf-8") as log, _kernel_config() as config:
         try:
-            NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
-                           ).execute(env=env, stdout=log, stderr=log)
+            NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+                           config=config).execute(env=env, stdout=log, stderr=log)
         except Exception as err:  # keep the partial notebook: it shows where it stopped
             status = f"failed: {type(err).__name__} (kernel log: {path.stem}.kernel.log)"
     nbformat.write(nb, target / path.name)
