@@ -5,7 +5,7 @@ import os
 import nbformat
 import pytest
 
-from workbench.demo import _execute_notebook
+from workbench.demo import _execute_notebook, _kernel_env
 
 pytestmark = pytest.mark.slow  # starts Jupyter kernels
 
@@ -16,15 +16,23 @@ def notebook(tmp_path, *sources):
     return path
 
 
-def test_a_notebook_runs_and_its_copies_are_kept(tmp_path):
+def test_a_notebook_runs_and_its_copies_are_kept(tmp_path, monkeypatch):
+    monkeypatch.delenv("PLOTLY_RENDERER", raising=False)
     out = tmp_path / "out"
     out.mkdir()
-    env = dict(os.environ, WORKBENCH_THREADS="1", WORKBENCH_STORE=str(tmp_path / "store"))
-    row = _execute_notebook(notebook(tmp_path, "import os; print(os.environ['WORKBENCH_STORE'])"), out, env)
+    chart = "import plotly.graph_objects as go\ngo.Figure(go.Bar(x=['a', 'b'], y=[1, 2]))"
+    row = _execute_notebook(notebook(tmp_path, "import os; print(os.environ['WORKBENCH_STORE'])", chart), out,
+                            _kernel_env(tmp_path))
     assert "<td>ok</td>" in row
     executed = nbformat.read(out / "nb.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"].strip() == str(tmp_path / "store")  # the kernel got the env
-    assert (out / "nb.html").stat().st_size > 0 and (out / "nb.kernel.log").exists()
+    # the chart carries HTML with plotly.js inline, so the exported copy draws it offline
+    data = [o["data"] for o in executed.cells[1].outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(data) == 1 and "Plotly.newPlot" in data[0]["text/html"]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in executed.cells[1].outputs)
+    assert "window.Plotly = Plotly" in html  # the library itself, inline: no network needed
+    assert "Plotly.newPlot" in (out / "nb.html").read_text(encoding="utf-8")
+    assert (out / "nb.kernel.log").exists()
     if os.name == "posix":  # Unix sockets, not TCP: the kernel has nothing to warn about
         assert "TCP" not in (out / "nb.kernel.log").read_text(encoding="utf-8")
 

@@ -202,6 +202,17 @@ def _execute_notebook(path: Path, target: Path, env: dict) -> str:
             f"<td>{html.escape(status)}</td><td>{time.perf_counter() - start:.1f} s</td></tr>")
 
 
+def _kernel_env(out: Path) -> dict:
+    """The notebook kernels' environment: the demo's store, a share of the cores, charts that export."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    env = dict(os.environ, WORKBENCH_STORE=str(out / "store"))  # the kernels share the demo's store (multi-process safe)
+    env.setdefault("WORKBENCH_THREADS", str(max(1, cores // LANES)))  # the lanes must not fight for cores
+    # Charts also as HTML with plotly.js inline, so the executed copies show them offline
+    # (nbconvert cannot draw plotly's own JSON output, and the report must not need a CDN).
+    env.setdefault("PLOTLY_RENDERER", "plotly_mimetype+notebook")
+    return env
+
+
 def step_notebooks(out: Path) -> str:
     """Execute every notebook in a fresh kernel and keep the executed copies (HTML and .ipynb)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -209,9 +220,7 @@ def step_notebooks(out: Path) -> str:
     target = out / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
     paths = sorted(NOTEBOOK_DIR.glob("*.ipynb"), key=lambda p: (p.name not in LONGEST_FIRST, p.name))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    env = dict(os.environ, WORKBENCH_STORE=str(out / "store"))  # the kernels share the demo's store (multi-process safe)
-    env.setdefault("WORKBENCH_THREADS", str(max(1, cores // LANES)))  # the lanes must not fight for cores
+    env = _kernel_env(out)
     with ThreadPoolExecutor(LANES) as pool:
         rows = dict(zip(paths, pool.map(lambda p: _execute_notebook(p, target, env), paths)))
     return (f"<p>{LANES} at a time, each kernel on {env['WORKBENCH_THREADS']} thread(s).</p>"
