@@ -7,9 +7,12 @@ slice, and a UNet call makes thousands of them. Measured on the 2-core machine w
 diffusers call (toy model, 9 images, 25 steps; `benchmarks/bench_threads.py`):
 
     seconds per image                  nothing else running   one other busy process
-    2 threads (PyTorch's default)      0.16                   0.81  (5x slower)
-    1 thread                           0.27                   0.27
-    2 threads, OMP_WAIT_POLICY=PASSIVE 0.34                   0.30
+    2 threads (PyTorch's default)      0.12                   4.50  (36x slower)
+    1 thread                           0.20                   0.20
+    2 threads, OMP_WAIT_POLICY=PASSIVE 0.26                   0.23
+
+The slowdown on 2 threads varies from run to run (3.5x and 5x in two other runs); one thread
+ran at the same speed either way in all three.
 
 So inside a Jupyter kernel, where the frontend usually shares the machine, generation and
 CLIP embedding on the CPU leave one core free. Scripts and the command line keep PyTorch's setting. Set
