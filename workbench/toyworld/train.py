@@ -1,6 +1,6 @@
 """Train the toy-world models from a seed: CLIP, then VAE, then UNet; write the model folder.
 
-    train(out_dir, seed=0)   # under 60 minutes on 2 CPU cores; reproduces the shipped weights
+    train(out_dir, seed=0)   # 69 minutes on 2 CPU cores (budget 60); reproduces the shipped weights
 
 1. A dataset of captioned world images is drawn once (`ToyWorld().batch`, items depend only
    on (seed, index)) and shared by every stage.
