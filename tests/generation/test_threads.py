@@ -63,17 +63,16 @@ def test_an_ipykernel_is_recognised():
     pytest.importorskip("ipykernel")
     from jupyter_client.manager import start_new_kernel
 
+    ask = "from workbench.threads import in_jupyter_kernel; print(in_jupyter_kernel())"
     manager, client = start_new_kernel(kernel_name="python3")
     try:
-        reply = client.execute_interactive("from workbench.threads import in_jupyter_kernel as k; "
-                                           "print(k())", timeout=60, output_hook=_collect(out := []))
+        reply = client.execute_interactive(ask, timeout=60, output_hook=_collect(out := []))
         assert reply["content"]["status"] == "ok"
         assert "".join(out).strip() == "True"
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-    script = subprocess.run([sys.executable, "-c", "from workbench.threads import in_jupyter_kernel as k; "
-                             "print(k())"], capture_output=True, text=True, check=True)
+    script = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, check=True)
     assert script.stdout.strip() == "False"
 
 

@@ -21,8 +21,8 @@ from typing import Iterable, Sequence
 
 from workbench.generation.loading import LoadedModel, load_model, versions
 from workbench.generation.seeds import check_seed, initial_latent, parse_seeds
-from workbench.threads import cpu_threads, default_threads
 from workbench.store.record import GenerationRequest, ImageRecord
+from workbench.threads import cpu_threads, default_threads
 
 MAX_STEPS = 1000
 
