@@ -1,7 +1,5 @@
 """Bias probe: the statistics, and a full sweep on the tiny model with a reader we control."""
 
-import pytest
-
 from workbench.bias import AttributeReader, BiasProbe, planted_check, wilson
 
 
@@ -37,11 +35,6 @@ def test_sweep_reads_every_image_and_reports_rates(tiny_model, tmp_path):
     assert fig.data[0].y is not None and probe.grid("doctor").width > 0
 
 
-def test_probe_without_roles_is_refused():
-    with pytest.raises(ValueError, match="the probe needs at least one role"):
-        BiasProbe([]).prompts()
-
-
 def test_probe_recovers_the_planted_rates_of_the_world():
     """The probe checked against the truth: on the toy world's own renders, every role's planted share
     of blue figures comes back within 5 points with 400 seeds, and the unbiased control (teacher, 50 %)
@@ -56,10 +49,3 @@ def test_probe_recovers_the_planted_rates_of_the_world():
     assert [r["role"] for r in control] == ["teacher"] and control[0]["low"] < 0.5 < control[0]["high"]
     # the reader is not just agreeing with the majority: the skews point both ways
     assert min(r["measured"] for r in rows) < 0.25 and max(r["measured"] for r in rows) > 0.85
-
-
-def test_world_sampler_refuses_empty_prompts():
-    from workbench.toyworld.sampler import WorldSampler
-
-    with pytest.raises(ValueError, match="prompt is empty"):
-        WorldSampler().requests("  ", seeds="0-3")

@@ -106,7 +106,6 @@ def test_images_are_plain_uint8_and_change_with_the_prompt():
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 20
 
 
-
 @pytest.mark.xfail(strict=True, reason="the shipped model has not learnt the roles' planted colours (issue 3): "
                    "at guidance 1 it draws a nurse blue 58 % of the time, planted 20 % (400 seeds)")
 def test_model_reproduces_planted_rates(tmp_path):
