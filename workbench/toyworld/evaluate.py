@@ -15,6 +15,8 @@
 4. The toy CLIP on held-out real world images (a world seed never used in training), zero-shot:
    colour (8-way), shape (7-way) and modifier (15 modifiers or none, 16-way). Candidates
    differ only in the attribute tested; the rest of each candidate prompt is the truth.
+   Beside it, a linear probe: how well shape can be read from the image embedding at all,
+   whatever the text side says (trained on another held-out world seed).
 5. Determinism: the same request twice gives the same image; the same seed in another batch
    gives the same image; different seeds give visibly different images.
 """
@@ -34,6 +36,7 @@ from workbench.toyworld import models, paths
 from workbench.toyworld.world import ToyWorld
 
 REAL_SEED = 777_777  # world seed of held-out real images (training uses 1000 + train seed)
+PROBE_SEED = 777_778  # world seed of the linear probe's training images
 PROMPT_SEED = 31_337  # eval_prompts seed
 DEFAULT_GUIDANCE = 5.0
 BARS = {  # the issue's quality bars
@@ -119,6 +122,15 @@ class ZeroShot:
         return int((self.text_features(candidates) @ image_feature).argmax())
 
 
+def linear_probe(train_features, train_labels, test_features, test_labels) -> float:
+    """Test accuracy of a logistic-regression probe on frozen features: how much of an
+    attribute the features hold, whether or not the other tower can name it."""
+    from sklearn.linear_model import LogisticRegression
+
+    probe = LogisticRegression(max_iter=2_000).fit(train_features, train_labels)
+    return round(float(probe.score(test_features, test_labels)), 4)
+
+
 def compose(vocab, colour, shape, background, modifier_refs) -> str:
     """The eval prompt shape: "a red circle on a white background, octane render, 1900s"."""
     order = {m.ref: i for i, m in enumerate(vocab.modifiers)}
@@ -202,9 +214,13 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int = 25, guidance: fl
     real = {"colour": [], "shape": [], "modifier": []}
     real_mod_cat: dict[str, list[bool]] = {c: [] for c in vocab.categories}
     colours, shapes = [c.name for c in vocab.colours], [s.name for s in vocab.shapes]
-    for sc, f in zip(scenes, rfeats):
-        if sc.role or len(sc.objects) != 1:
-            continue
+    single = [i for i, sc in enumerate(scenes) if not sc.role and len(sc.objects) == 1]
+    probe_images, _, probe_scenes = world.batch(PROBE_SEED, n_real)
+    probe_single = [i for i, sc in enumerate(probe_scenes) if not sc.role and len(sc.objects) == 1]
+    shape_probe = linear_probe(zs.image_features(probe_images[probe_single]).numpy(),
+                               [probe_scenes[i].objects[0].shape for i in probe_single],
+                               rfeats[single].numpy(), [scenes[i].objects[0].shape for i in single])
+    for sc, f in ((scenes[i], rfeats[i]) for i in single):
         o, mods = sc.objects[0], list(sc.modifiers)
         if not any(vocab.modifier(r).changes_colour for r in mods):
             cands = [compose(vocab, c, o.shape, sc.background, mods) for c in colours]
@@ -246,6 +262,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int = 25, guidance: fl
         "real_zero_shot": {
             "colour": _acc(real["colour"]), "colour_n": len(real["colour"]), "colour_chance": 1 / len(colours),
             "shape": _acc(real["shape"]), "shape_n": len(real["shape"]), "shape_chance": 1 / len(shapes),
+            "shape_linear_probe": shape_probe,
             "modifier": _acc(real["modifier"]), "modifier_n": len(real["modifier"]),
             "modifier_chance": 1 / (len(vocab.modifiers) + 1),
             "modifier_per_category": {c: _acc(h) for c, h in real_mod_cat.items()},
