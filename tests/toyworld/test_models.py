@@ -82,6 +82,34 @@ def test_shipped_clip_config_registers_idempotently():
     assert paths.CLIP_CONFIG_FILE.is_file()
 
 
+def test_convolutional_clip_keeps_its_batchnorm_counters(tmp_path):
+    """open_clip's `ModifiedResNet` image tower (a list of layers) has integer BatchNorm
+    counters: float16 on disk must leave them exact integers, and the model must load and agree."""
+    from safetensors.torch import load_file
+
+    cfg = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 8, "head_width": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
+    cfg_path = tmp_path / "tiny-toy-resnet-clip.json"
+    cfg_path.write_text(json.dumps(cfg))
+    name = models.register_clip_config_file(cfg_path)
+    clip = models.build_clip(name, seed=0)
+    clip.visual.train()(torch.randn(4, 3, 64, 64))  # moves the BatchNorm statistics
+    counters = [k for k, v in clip.state_dict().items() if k.endswith("num_batches_tracked")]
+    for k in counters:
+        clip.state_dict()[k].fill_(2_049)  # float16 cannot hold 2049
+    path = models.save_clip(clip.eval(), tmp_path / "clip", config_file=cfg_path)
+    stored = load_file(str(path))
+    assert counters and all(stored[k].dtype == torch.int64 and int(stored[k]) == 2_049 for k in counters)
+    loaded, _, _ = open_clip.create_model_and_transforms(name, pretrained=str(path))
+    image = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():  # open_clip hands the model back in training mode: BatchNorm needs eval()
+        torch.testing.assert_close(loaded.eval().encode_image(image), clip.encode_image(image),
+                                   atol=2e-2, rtol=2e-2)
+
+
 def test_clip_checkpoint_loads_through_open_clip(tiny_clip, tmp_path):
     name, cfg_path, clip = tiny_clip
     path = models.save_clip(clip, tmp_path / "clip", config_file=cfg_path)

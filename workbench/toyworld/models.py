@@ -332,7 +332,9 @@ def save_clip(clip_model, out_dir: Path | str, config_file: Path | str = CLIP_CO
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if fp16 else torch.float32
-    state = {k: v.detach().to(dtype).contiguous() for k, v in clip_model.state_dict().items()}
+    # floats only: integer buffers (BatchNorm counters of a convolutional tower) stay exact
+    state = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous()
+             for k, v in clip_model.state_dict().items()}
     path = out / "open_clip_model.safetensors"
     save_file(state, str(path), metadata={"format": "pt", "open_clip_model": Path(config_file).stem})
     shutil.copyfile(config_file, out / "open_clip_config.json")
