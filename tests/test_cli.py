@@ -63,3 +63,10 @@ def test_expand_random_is_seeded(capsys):
     _, first, _ = run(capsys, "expand", "a {red|blue|green} __decades__ house", "--random", "5", "--seed", "7")
     _, again, _ = run(capsys, "expand", "a {red|blue|green} __decades__ house", "--random", "5", "--seed", "7")
     assert first == again and len(first.splitlines()) == 5
+
+
+def test_toyworld_train_quick_names_the_folder_and_its_times(capsys, tmp_path):
+    code, out, _ = run(capsys, "toyworld", "train", "--out", str(tmp_path / "toy"), "--quick", "--device", "cpu")
+    assert code == 0
+    assert f"written to {tmp_path / 'toy'} in " in out and "unet " in out and "{" not in out
+    assert json.loads((tmp_path / "toy" / "training.json").read_text())["quick"] is True
