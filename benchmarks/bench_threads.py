@@ -16,7 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import cpus, record
+from common import record
+
+from workbench.threads import available_cores
 
 HERE = str(Path(__file__).resolve().parent)
 
@@ -50,7 +52,7 @@ def seconds_per_image(threads: int, busy_neighbour: bool, env: dict | None = Non
 
 
 def main():
-    cores = cpus()
+    cores = available_cores()
     settings = [(f"{cores} threads (PyTorch's default)", cores, {}),
                 (f"{max(1, cores - 1)} thread(s) (in a Jupyter kernel)", max(1, cores - 1), {}),
                 (f"{cores} threads, OMP_WAIT_POLICY=PASSIVE", cores, {"OMP_WAIT_POLICY": "PASSIVE"})]

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from workbench.threads import available_cores
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -42,14 +44,8 @@ def fresh_process_seconds(code: str, repeat: int = 5) -> float:
 def record(name: str, rows: list[dict]) -> None:
     """Print rows as a table and save them to benchmarks/results/<name>.json."""
     RESULTS.mkdir(exist_ok=True)
-    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": cpus()}
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": available_cores()}
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     print(f"\n## {name}")
     for row in rows:
         print("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-
-
-def cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from workbench.threads import available_cores
+
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 
@@ -204,9 +206,8 @@ def _execute_notebook(path: Path, target: Path, env: dict) -> str:
 
 def _kernel_env(out: Path) -> dict:
     """The notebook kernels' environment: the demo's store, a share of the cores, charts that export."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     env = dict(os.environ, WORKBENCH_STORE=str(out / "store"))  # the kernels share the demo's store (multi-process safe)
-    env.setdefault("WORKBENCH_THREADS", str(max(1, cores // LANES)))  # the lanes must not fight for cores
+    env.setdefault("WORKBENCH_THREADS", str(max(1, available_cores() // LANES)))  # the lanes must not fight for cores
     # Charts also as HTML with plotly.js inline, so the executed copies show them offline
     # (nbconvert cannot draw plotly's own JSON output, and the report must not need a CDN).
     env.setdefault("PLOTLY_RENDERER", "plotly_mimetype+notebook")

@@ -39,8 +39,16 @@ def in_jupyter_kernel() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
-def default_threads() -> int | None:
-    """CPU threads for generation and embedding, or None to leave PyTorch's own setting alone."""
+def available_cores() -> int:
+    """The cores this process may run on (its affinity where the OS tells it, else all)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_threads(device="cpu") -> int | None:
+    """CPU threads for generation and embedding on `device`, or None to leave PyTorch's own
+    setting alone (always on a GPU)."""
+    if str(device) != "cpu":  # str: a torch.device never equals the string "cpu"
+        return None
     value = os.environ.get(ENV, "").strip()
     if value:
         if not value.isdigit() or int(value) < 1:

@@ -28,6 +28,10 @@ def test_a_kernel_leaves_one_core_free(clean_env):
         assert threads.default_threads() == 1
     with threads.cpu_threads(1):
         assert threads.default_threads() == 1  # never zero
+    import torch
+
+    assert threads.default_threads(torch.device("cpu")) == 1
+    assert threads.default_threads("cuda") is None  # a GPU keeps PyTorch's setting
 
 
 @pytest.mark.parametrize("env,expected", [({"WORKBENCH_THREADS": "3"}, 3), ({"OMP_NUM_THREADS": "2"}, None)])

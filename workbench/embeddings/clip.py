@@ -80,7 +80,7 @@ class ClipEmbedder:
     def _threads(self):
         from workbench.threads import cpu_threads, default_threads
 
-        return cpu_threads(default_threads() if self.device == "cpu" else None)  # see workbench/threads.py
+        return cpu_threads(default_threads(self.device))  # see workbench/threads.py
 
     def _text_batch(self, texts):
         with self._torch.no_grad(), self._threads():

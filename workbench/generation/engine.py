@@ -126,7 +126,7 @@ class ImageGenerator:
         # 1. Check inputs, and serve what the store already has
         for req in requests:
             check_request(req, self.vae_scale)
-        threads = default_threads() if self.model.device == "cpu" else None  # see workbench/threads.py
+        threads = default_threads(self.model.device)  # see workbench/threads.py
         results: list[GeneratedImage | None] = [self._cached(req) for req in requests]
         todo = [i for i, r in enumerate(results) if r is None]
 

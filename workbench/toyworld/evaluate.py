@@ -214,9 +214,13 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int = 25, guidance: fl
     real = {"colour": [], "shape": [], "modifier": []}
     real_mod_cat: dict[str, list[bool]] = {c: [] for c in vocab.categories}
     colours, shapes = [c.name for c in vocab.colours], [s.name for s in vocab.shapes]
-    single = [i for i, sc in enumerate(scenes) if not sc.role and len(sc.objects) == 1]
+
+    def single_objects(scenes_):  # indices of scenes with one object and no role figure
+        return [i for i, sc in enumerate(scenes_) if not sc.role and len(sc.objects) == 1]
+
+    single = single_objects(scenes)
     probe_images, _, probe_scenes = world.batch(PROBE_SEED, n_real)
-    probe_single = [i for i, sc in enumerate(probe_scenes) if not sc.role and len(sc.objects) == 1]
+    probe_single = single_objects(probe_scenes)
     shape_probe = linear_probe(zs.image_features(probe_images[probe_single]).numpy(),
                                [probe_scenes[i].objects[0].shape for i in probe_single],
                                rfeats[single].numpy(), [scenes[i].objects[0].shape for i in single])
