@@ -10,8 +10,8 @@ from workbench.demo import _execute_notebook, _kernel_env
 pytestmark = pytest.mark.slow  # starts Jupyter kernels
 
 
-def notebook(tmp_path, *sources):
-    path = tmp_path / "nb.ipynb"
+def notebook(tmp_path, *sources, name="nb"):
+    path = tmp_path / f"{name}.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
     return path
 
@@ -43,10 +43,7 @@ def test_kernels_started_together_all_run(tmp_path):
 
     out = tmp_path / "out"
     out.mkdir()
-    paths = []
-    for i in range(6):
-        paths.append(tmp_path / f"nb{i}.ipynb")
-        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"print({i})")]), paths[-1])
+    paths = [notebook(tmp_path, f"print({i})", name=f"nb{i}") for i in range(6)]
     with ThreadPoolExecutor(2) as pool:
         rows = list(pool.map(lambda p: _execute_notebook(p, out, dict(os.environ)), paths))
     assert all("<td>ok</td>" in r for r in rows), rows
