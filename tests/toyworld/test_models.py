@@ -183,6 +183,23 @@ def test_is_trained_needs_every_part(tmp_path):
     assert not paths.is_trained(tmp_path)
 
 
+def test_modifier_stage_trains_the_image_tower_and_leaves_the_text_tower_exact():
+    """Stage 2c must not touch what the UNet cross-attends to: the text tower, bit for bit."""
+    from workbench.toyworld.clip_stages import clip_tokens, train_clip_on_modifiers
+    from workbench.toyworld.recipe import TrainConfig, draw_dataset
+
+    images, captions = draw_dataset(11, 48, workers=1, progress=False)
+    clip = models.build_clip()
+    before = {k: v.clone() for k, v in clip.state_dict().items()}
+    clip = train_clip_on_modifiers(clip, images, clip_tokens(captions), TrainConfig.quick(), 5, "cpu",
+                                   progress=False)
+    after = clip.state_dict()
+    trained = [k for k in after if not torch.equal(before[k], after[k])]
+    assert trained and all(k.startswith("visual.") or k in ("text_projection", "logit_scale") for k in trained)
+    assert "text_projection" in trained and any(k.startswith("visual.") for k in trained)
+    assert all(p.requires_grad for p in clip.parameters()) and not clip.training
+
+
 @pytest.mark.slow
 def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
     from workbench.toyworld.train import train
@@ -190,7 +207,7 @@ def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
     record = train(tmp_path / "a", seed=3, quick=True, progress=False, device="cpu")
     assert paths.is_trained(tmp_path / "a")
     assert record["weights_mb"] <= 30
-    assert set(record["seconds"]) == {"data", "clip", "clip_shape_groups", "vae", "unet"}
+    assert set(record["seconds"]) == {"data", "clip", "clip_shape_groups", "clip_modifier_groups", "vae", "unet"}
     pipe = models.load_pipeline(tmp_path / "a" / "pipeline")
     assert pipe.vae.config.scaling_factor == pytest.approx(record["latent_scaling_factor"])
     clip, _ = models.load_clip(tmp_path / "a" / "clip" / "open_clip_model.safetensors")

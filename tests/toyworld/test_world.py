@@ -162,6 +162,22 @@ def test_shape_variants_differ_only_in_the_first_shape(world):
     assert [s.caption for s in again] == [s.caption for s in world.shape_variants(5, 3)]
 
 
+def test_modifier_variants_differ_only_in_the_modifier(world):
+    """The CLIP hard negatives for style: one scene plain and with each modifier alone."""
+    options = [()] + [(m.ref,) for m in world.vocab.modifiers]
+    for index in range(6):
+        group = world.modifier_variants(5, index)
+        assert [s.scene.modifiers for s in group] == options
+        first = group[0].scene
+        for s in group:
+            assert s.scene.role is None and s.scene.objects == first.objects
+            assert s.scene.background == first.background
+            assert world.scene_from_prompt(s.caption).modifiers == s.scene.modifiers
+        assert len({np.asarray(s.image).tobytes() for s in group}) == len(group)
+    assert [s.caption for s in world.modifier_variants(5, 2)] == [s.caption for s in world.modifier_variants(5, 2)]
+    assert world.modifier_variants(5, 2)[0].caption != world.shape_variants(5, 2)[0].caption
+
+
 def test_eval_prompts(world):
     prompts = world.eval_prompts()
     assert len(prompts) >= 300 and prompts == world.eval_prompts()

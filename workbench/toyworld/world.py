@@ -252,16 +252,32 @@ class ToyWorld:
         drawn once per shape of the vocabulary, with the same colours, places, modifiers and
         caption wording. Only the first object's shape, and the word for it, differ: the hard
         negatives a contrastive model needs to learn shape."""
-        rng = np.random.default_rng([seed, index, 1])
+        def with_shape(scene, shape):
+            return replace(scene, objects=(scene.objects[0]._replace(shape=shape.name), *scene.objects[1:]))
+
+        return self._variants([seed, index, 1], [lambda sc, s=s: with_shape(sc, s) for s in self.vocab.shapes])
+
+    def modifier_variants(self, seed: int, index: int = 0) -> list[Sample]:
+        """Group `index` of seed `seed`: one random scene (no role figure) drawn with no modifier
+        and then with each modifier of the vocabulary alone, worded alike. Random batches seldom
+        hold the same scene with and without a subtle effect (a drop shadow, a glow), so a CLIP
+        learns to call plain images styled; these groups are the hard negatives against that."""
+        options = [(), *((m.ref,) for m in self.vocab.modifiers)]
+        return self._variants([seed, index, 2], [lambda sc, m=m: replace(sc, modifiers=m) for m in options])
+
+    def _variants(self, entropy, changes) -> list[Sample]:
+        """One random scene without a role figure, changed by each of `changes` in turn; every
+        variant's caption is drawn from the same random state, so wording differs only where
+        the change does."""
+        rng = np.random.default_rng(entropy)
         scene = self.sample_scene(rng)
         while scene.role:
             scene = self.sample_scene(rng)
         state = rng.bit_generator.state
         out = []
-        for shape in self.vocab.shapes:
-            first = scene.objects[0]._replace(shape=shape.name)
-            variant = replace(scene, objects=(first, *scene.objects[1:]))
-            rng.bit_generator.state = state  # the same wording for every variant
+        for change in changes:
+            variant = change(scene)
+            rng.bit_generator.state = state
             out.append(Sample(self.render(variant), self.caption(variant, rng), variant))
         return out
 

@@ -1,0 +1,165 @@
+"""The toy-world CLIP's training stages: 2, contrastive training from scratch; 2b, shape-variant
+groups; 2c, the image tower alone on modifier-variant groups. See `train.py` for the recipe."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from workbench.toyworld import models
+from workbench.toyworld.recipe import (
+    DATA_SEED_OFFSET,
+    TrainConfig,
+    draw_groups,
+    lr_factor,
+    optimizer,
+    set_lr,
+    to_clip_input,
+)
+
+
+def _text_pooled(clip, ids: torch.Tensor) -> torch.Tensor:
+    """The text tower's <|endoftext|> feature before the projection, on ids cut to L <= 77
+    tokens (B, L): the causal mask makes it the same as with the full context, at less cost."""
+    n = ids.shape[1]
+    x = clip.token_embedding(ids) + clip.positional_embedding[:n]  # (B, L, W)
+    x = clip.ln_final(clip.transformer(x, attn_mask=clip.attn_mask[:n, :n]))
+    return x[torch.arange(len(ids)), ids.argmax(dim=-1)]  # (B, W) at <|endoftext|>, the largest id
+
+
+def _encode_text(clip, ids: torch.Tensor) -> torch.Tensor:
+    """open_clip's `encode_text` (unnormalised) on cut ids."""
+    return _text_pooled(clip, ids) @ clip.text_projection
+
+
+def clip_tokens(captions) -> torch.Tensor:
+    """open_clip's tokens for `captions`, (N, 77). Tokenizing 40k captions takes seconds: do it once."""
+    import open_clip
+
+    return open_clip.get_tokenizer(models.register_clip_config())(list(captions))
+
+
+def _cut(tokens: torch.Tensor) -> torch.Tensor:
+    """(N, L): drop the padding columns beyond the longest caption (they only cost time)."""
+    return tokens[:, : int((tokens != 0).sum(1).max())]
+
+
+def train_clip(images, tokens, cfg: TrainConfig, seed: int, device, progress=True):
+    """Stage 2: contrastive CLIP training on random batches of `images` and their `clip_tokens`."""
+    torch.manual_seed(seed)
+    clip = models.build_clip().to(device).train()
+    tokens = _cut(tokens)
+    opt = optimizer(clip, cfg.clip_lr, cfg.clip_weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.arange(cfg.clip_batch, device=device)
+
+    def text_features(idx):
+        return _encode_text(clip, tokens[idx].to(device))
+
+    bar = tqdm(range(cfg.clip_steps), desc="clip", disable=not progress)
+    for step in bar:
+        set_lr(opt, cfg.clip_lr * lr_factor(step, cfg.clip_steps, cfg.warmup))
+        idx = torch.randint(len(tokens), (cfg.clip_batch,), generator=gen)
+        loss = _contrastive_step(clip, opt, images, text_features, idx, labels, device)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{clip.logit_scale.exp().item():.1f}")
+    return clip.eval().cpu()
+
+
+def _contrastive_step(clip, opt, images, text_features, idx, labels, device):
+    """One CLIP step on the batch `idx` of uint8 `images`, whose captions' unnormalised features
+    are `text_features(idx)`: symmetric InfoNCE, then keep the temperature in range."""
+    img_f = F.normalize(clip.encode_image(to_clip_input(images[idx.numpy()]).to(device)), dim=-1)
+    txt_f = F.normalize(text_features(idx), dim=-1)
+    logits = clip.logit_scale.exp() * img_f @ txt_f.T  # (B, B)
+    loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        clip.logit_scale.clamp_(0, math.log(100))
+    return loss
+
+
+def refine_clip(clip, images, tokens, cfg: TrainConfig, seed: int, device, progress=True):
+    """Stage 2b: continue CLIP training on batches with hard negatives for shape.
+
+    Plain random batches rarely hold two images that differ only in shape, so stage 2 learns
+    colours, backgrounds and strong styles but hardly shapes. Here each batch holds
+    `refine_groups` shape-variant groups (`ToyWorld.shape_variants`: one scene drawn once per
+    shape, worded alike), where only shape tells the captions apart, and fills the rest with
+    random images so that nothing learnt before is forgotten. Both towers train.
+    """
+    torch.manual_seed(seed)
+    clip = clip.to(device).train()
+    g_images, g_captions, k = draw_groups("shape_variants", seed + DATA_SEED_OFFSET, cfg.refine_group_pool,
+                                          workers=1 if len(images) < 1_000 else 2, progress=progress)
+    all_images = np.concatenate([images, g_images])
+    tokens = _cut(torch.cat([tokens, clip_tokens(g_captions)]))
+    opt = optimizer(clip, cfg.refine_lr, cfg.clip_weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    n_random = cfg.clip_batch - cfg.refine_groups * k
+    labels = torch.arange(cfg.clip_batch, device=device)
+    offsets = torch.arange(k)
+
+    def text_features(idx):
+        return _encode_text(clip, tokens[idx].to(device))
+
+    bar = tqdm(range(cfg.refine_steps), desc="clip shape groups", disable=not progress)
+    for step in bar:
+        set_lr(opt, cfg.refine_lr * lr_factor(step, cfg.refine_steps, cfg.warmup))
+        groups = torch.randperm(cfg.refine_group_pool, generator=gen)[: cfg.refine_groups]
+        grouped = (len(images) + groups[:, None] * k + offsets).flatten()
+        idx = torch.cat([torch.randint(len(images), (n_random,), generator=gen), grouped])
+        loss = _contrastive_step(clip, opt, all_images, text_features, idx, labels, device)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    return clip.eval().cpu()
+
+
+def train_clip_on_modifiers(clip, images, tokens, cfg: TrainConfig, seed: int, device, progress=True):
+    """Stage 2c: the image tower alone on batches with hard negatives for style.
+
+    After 2b the CLIP calls many plain images "unreal engine 5" or "blender cycles": a glow or
+    a drop shadow is subtle, and random batches seldom hold the same scene with and without
+    it. Each batch here holds `modifier_groups` modifier-variant groups
+    (`ToyWorld.modifier_variants`: one scene plain and with each modifier alone) and random
+    images. Only the image tower, the text projection and the temperature train: the text
+    tower, which the UNet cross-attends to, stays exactly as it was, so its text features are
+    computed once.
+    """
+    torch.manual_seed(seed)
+    clip = clip.to(device).eval()  # eval: the frozen text tower's features are computed once
+    g_images, g_captions, k = draw_groups("modifier_variants", seed + DATA_SEED_OFFSET, cfg.modifier_group_pool,
+                                          workers=1 if len(images) < 1_000 else 2, progress=progress)
+    all_images = np.concatenate([images, g_images])
+    tokens = _cut(torch.cat([tokens, clip_tokens(g_captions)]))
+    with torch.no_grad():
+        pooled = torch.cat([_text_pooled(clip, tokens[s : s + 1024].to(device)) for s in range(0, len(tokens), 1024)])
+    clip.requires_grad_(False)
+    for p in (*clip.visual.parameters(), clip.text_projection, clip.logit_scale):
+        p.requires_grad_(True)
+    clip.visual.train()
+    opt = optimizer(clip, cfg.modifier_lr, cfg.clip_weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    n_random = cfg.clip_batch - cfg.modifier_groups * k
+    labels = torch.arange(cfg.clip_batch, device=device)
+    offsets = torch.arange(k)
+
+    def text_features(idx):  # the frozen tower's features, through the projection that trains
+        return pooled[idx.to(pooled.device)] @ clip.text_projection
+
+    bar = tqdm(range(cfg.modifier_steps), desc="clip modifier groups", disable=not progress)
+    for step in bar:
+        set_lr(opt, cfg.modifier_lr * lr_factor(step, cfg.modifier_steps, cfg.warmup))
+        groups = torch.randperm(cfg.modifier_group_pool, generator=gen)[: cfg.modifier_groups]
+        grouped = (len(images) + groups[:, None] * k + offsets).flatten()
+        idx = torch.cat([torch.randint(len(images), (n_random,), generator=gen), grouped])
+        loss = _contrastive_step(clip, opt, all_images, text_features, idx, labels, device)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    return clip.requires_grad_(True).eval().cpu()

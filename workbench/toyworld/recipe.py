@@ -1,0 +1,152 @@
+"""The toy-world training recipe (`TrainConfig`) and what its stages share: the world images
+drawn once, the learning-rate schedule and the optimiser. The stages are in `clip_stages.py`
+(CLIP) and `train.py` (VAE, UNet, and the whole recipe)."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from workbench.toyworld import models
+from workbench.toyworld.world import ToyWorld
+
+DATA_SEED_OFFSET = 1_000  # training images use world seed `seed + 1000`; evaluation uses others
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe. The defaults are the shipped model's recipe."""
+
+    dataset_size: int = 40_000  # world images drawn once, shared by all stages
+    # 2. CLIP
+    clip_steps: int = 800
+    clip_batch: int = 128
+    clip_lr: float = 1e-3
+    clip_weight_decay: float = 0.05
+    # 2b. CLIP on shape-variant groups (hard negatives for shape)
+    refine_steps: int = 500
+    refine_groups: int = 8  # shape-variant groups per batch (8 x 7 shapes; random images fill it)
+    refine_group_pool: int = 2_000  # shape-variant groups drawn once
+    refine_lr: float = 5e-4
+    # 2c. CLIP image tower on modifier-variant groups; the text tower (and so the UNet) is untouched
+    modifier_steps: int = 600
+    modifier_groups: int = 4  # modifier-variant groups per batch (4 x 16; random images fill it)
+    modifier_group_pool: int = 1_000
+    modifier_lr: float = 1e-3
+    # 3. VAE
+    vae_steps: int = 1_000
+    vae_batch: int = 32
+    vae_lr: float = 1e-3
+    vae_kl_weight: float = 1e-6
+    # 4. UNet
+    unet_steps: int = 4_800
+    unet_batch: int = 64
+    unet_lr: float = 8e-4
+    uncond_rate: float = 0.1  # share of empty captions (classifier-free guidance)
+    min_snr_gamma: float = 5.0
+    ema_decay: float = 0.999
+    warmup: int = 100  # linear warmup steps, then cosine decay to 5 % (all stages)
+
+    @classmethod
+    def quick(cls) -> TrainConfig:
+        """A few steps of everything: exercises the whole recipe in well under a minute."""
+        return cls(dataset_size=256, clip_steps=4, clip_batch=32, refine_steps=4, refine_groups=2,
+                   refine_group_pool=8, modifier_steps=4, modifier_groups=1,
+                   modifier_group_pool=2, vae_steps=4,
+                   vae_batch=8, unet_steps=4, unet_batch=8, warmup=2)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def optimizer(module, lr, weight_decay=0.0):
+    decay = [p for p in module.parameters() if p.requires_grad and p.ndim >= 2]
+    rest = [p for p in module.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98 if weight_decay else 0.999))
+
+
+def set_lr(opt, lr):
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Data
+# ---------------------------------------------------------------------------------------------
+
+
+def _draw(args):
+    seed, start, n = args
+    world = ToyWorld()
+    images = np.empty((n, world.config.size, world.config.size, 3), np.uint8)
+    captions = []
+    for k in range(n):
+        s = world.sample(seed, start + k)
+        images[k] = s.image
+        captions.append(s.caption)
+    return images, captions
+
+
+def _draw_groups(args):
+    seed, start, n, kind = args  # kind: a ToyWorld method, "shape_variants" or "modifier_variants"
+    world = ToyWorld()
+    samples = [s for g in range(start, start + n) for s in getattr(world, kind)(seed, g)]
+    return np.stack([s.image for s in samples]), [s.caption for s in samples]
+
+
+def _parallel(fn, seed: int, n: int, per_item: int, workers: int, progress: bool, desc: str, *extra):
+    """Run `fn` over chunks (seed, start, count, *extra) of items 0..n-1 in `workers` processes;
+    concatenated results."""
+    chunk = max(1, 2_000 // per_item)
+    jobs = [(seed, s, min(chunk, n - s), *extra) for s in range(0, n, chunk)]
+    bar = tqdm(total=n * per_item, desc=desc, disable=not progress)
+    parts = []
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for part in pool.map(fn, jobs):
+                parts.append(part)
+                bar.update(len(part[1]))
+    else:
+        for job in jobs:
+            parts.append(fn(job))
+            bar.update(len(parts[-1][1]))
+    bar.close()
+    return np.concatenate([p[0] for p in parts]), [c for p in parts for c in p[1]]
+
+
+def draw_dataset(seed: int, n: int, workers: int = 2, progress: bool = True):
+    """Items 0..n-1 of `ToyWorld().batch(seed, n)`: (images uint8 (n, 64, 64, 3), captions)."""
+    return _parallel(_draw, seed, n, 1, workers, progress, "world images")
+
+
+def draw_groups(kind: str, seed: int, n_groups: int, workers: int = 2, progress: bool = True):
+    """`ToyWorld().<kind>(seed, g)` for g < n_groups, flattened: (images, captions, k), group g
+    at rows g*k .. g*k+k-1 (kind: "shape_variants" or "modifier_variants")."""
+    k = len(ToyWorld().vocab.shapes) if kind == "shape_variants" else len(ToyWorld().vocab.modifiers) + 1
+    images, captions = _parallel(_draw_groups, seed, n_groups, k, workers, progress,
+                                 kind.replace("_variants", " groups"), kind)
+    return images, captions, k
+
+
+def to_unit(images_uint8: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [-1, 1] (the VAE's range)."""
+    x = torch.from_numpy(images_uint8).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+def to_clip_input(images_uint8: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> CLIP-normalised float (B, 3, H, W), as open_clip's preprocess."""
+    x = torch.from_numpy(images_uint8).permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(models.CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(models.CLIP_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
