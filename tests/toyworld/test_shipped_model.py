@@ -21,8 +21,8 @@ def figures():
 
     return evaluate(quick=True)  # 24 prompts x 1 seed, 400 real images
 
-# The shipped model (run 2) misses these bars; measured on 300 prompts x 2 seeds (model/evaluation.json):
-# oracle colour 0.86, shape 0.52 (background 0.99 passes); toy CLIP shape on real images 0.40. Issue 3 stays open
+# The shipped model (run 3) misses these bars; measured on 300 prompts x 2 seeds (model/evaluation.json):
+# oracle colour 0.86, shape 0.52 (background 0.99 passes); toy CLIP shape on real images 0.41. Issue 3 stays open
 # until a retrained model passes. strict=True: the day a model passes, these turn red and must be un-marked.
 BELOW_BAR = pytest.mark.xfail(strict=True, reason="shipped toy-world model is below the quality bar (issue 3)")
 
@@ -73,7 +73,7 @@ def test_generated_images_meet_the_oracle_bars(figures):
 def test_toy_clip_reads_real_images(figures):
     r = figures["real_zero_shot"]  # chance: colour 1/8, modifier 1/16
     assert r["colour"] >= 0.90, r
-    assert r["modifier"] >= 0.75, r
+    assert r["modifier"] >= 0.85, r  # the bar; 0.94 on these 400 images (0.82 before stage 2c)
 
 
 @BELOW_BAR  # stage 2b (shape-variant batches) moved it only from 0.32 to 0.40

@@ -1,6 +1,6 @@
 """Train the toy-world models from a seed: CLIP, then VAE, then UNet; write the model folder.
 
-    train(out_dir, seed=0)   # 53 min on 2 idle CPU cores (budget 60), byte-identical weights
+    train(out_dir, seed=0)   # 59 min on 2 idle CPU cores (budget 60), byte-identical weights
 
 1. A dataset of captioned world images is drawn once (`ToyWorld().batch`, items depend only
    on (seed, index)) and shared by every stage.
