@@ -98,26 +98,13 @@ def refine_clip(clip, images, tokens, cfg: TrainConfig, seed: int, device, progr
     clip = clip.to(device).train()
     g_images, g_captions, k = draw_groups("shape_variants", seed + DATA_SEED_OFFSET, cfg.refine_group_pool,
                                           workers=1 if len(images) < 1_000 else 2, progress=progress)
-    all_images = np.concatenate([images, g_images])
     tokens = _cut(torch.cat([tokens, clip_tokens(g_captions)]))
-    opt = optimizer(clip, cfg.refine_lr, cfg.clip_weight_decay)
-    gen = torch.Generator().manual_seed(seed)
-    n_random = cfg.clip_batch - cfg.refine_groups * k
-    labels = torch.arange(cfg.clip_batch, device=device)
-    offsets = torch.arange(k)
 
     def text_features(idx):
         return _encode_text(clip, tokens[idx].to(device))
 
-    bar = tqdm(range(cfg.refine_steps), desc="clip shape groups", disable=not progress)
-    for step in bar:
-        set_lr(opt, cfg.refine_lr * lr_factor(step, cfg.refine_steps, cfg.warmup))
-        groups = torch.randperm(cfg.refine_group_pool, generator=gen)[: cfg.refine_groups]
-        grouped = (len(images) + groups[:, None] * k + offsets).flatten()
-        idx = torch.cat([torch.randint(len(images), (n_random,), generator=gen), grouped])
-        loss = _contrastive_step(clip, opt, all_images, text_features, idx, labels, device)
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+    _train_on_groups(clip, images, g_images, k, text_features, cfg.refine_steps, cfg.refine_groups,
+                     cfg.refine_lr, cfg, seed, device, "clip shape groups", progress)
     return clip.eval().cpu()
 
 
@@ -136,7 +123,6 @@ def train_clip_on_modifiers(clip, images, tokens, cfg: TrainConfig, seed: int, d
     clip = clip.to(device).eval()  # eval: the frozen text tower's features are computed once
     g_images, g_captions, k = draw_groups("modifier_variants", seed + DATA_SEED_OFFSET, cfg.modifier_group_pool,
                                           workers=1 if len(images) < 1_000 else 2, progress=progress)
-    all_images = np.concatenate([images, g_images])
     tokens = _cut(torch.cat([tokens, clip_tokens(g_captions)]))
     with torch.no_grad():
         pooled = torch.cat([_text_pooled(clip, tokens[s : s + 1024].to(device)) for s in range(0, len(tokens), 1024)])
@@ -144,22 +130,31 @@ def train_clip_on_modifiers(clip, images, tokens, cfg: TrainConfig, seed: int, d
     for p in (*clip.visual.parameters(), clip.text_projection, clip.logit_scale):
         p.requires_grad_(True)
     clip.visual.train()
-    opt = optimizer(clip, cfg.modifier_lr, cfg.clip_weight_decay)
-    gen = torch.Generator().manual_seed(seed)
-    n_random = cfg.clip_batch - cfg.modifier_groups * k
-    labels = torch.arange(cfg.clip_batch, device=device)
-    offsets = torch.arange(k)
 
     def text_features(idx):  # the frozen tower's features, through the projection that trains
         return pooled[idx.to(pooled.device)] @ clip.text_projection
 
-    bar = tqdm(range(cfg.modifier_steps), desc="clip modifier groups", disable=not progress)
+    _train_on_groups(clip, images, g_images, k, text_features, cfg.modifier_steps, cfg.modifier_groups,
+                     cfg.modifier_lr, cfg, seed, device, "clip modifier groups", progress)
+    return clip.requires_grad_(True).eval().cpu()
+
+
+def _train_on_groups(clip, images, g_images, k, text_features, steps, n_groups, lr, cfg: TrainConfig,
+                     seed, device, desc, progress):
+    """`steps` InfoNCE steps on batches of `n_groups` variant groups (`g_images` rows g*k .. g*k+k-1,
+    captions' features `text_features(len(images) + row)`), filled up with random `images`."""
+    all_images = np.concatenate([images, g_images])
+    opt = optimizer(clip, lr, cfg.clip_weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    n_random = cfg.clip_batch - n_groups * k
+    labels = torch.arange(cfg.clip_batch, device=device)
+    offsets = torch.arange(k)
+    bar = tqdm(range(steps), desc=desc, disable=not progress)
     for step in bar:
-        set_lr(opt, cfg.modifier_lr * lr_factor(step, cfg.modifier_steps, cfg.warmup))
-        groups = torch.randperm(cfg.modifier_group_pool, generator=gen)[: cfg.modifier_groups]
+        set_lr(opt, lr * lr_factor(step, steps, cfg.warmup))
+        groups = torch.randperm(len(g_images) // k, generator=gen)[:n_groups]
         grouped = (len(images) + groups[:, None] * k + offsets).flatten()
         idx = torch.cat([torch.randint(len(images), (n_random,), generator=gen), grouped])
         loss = _contrastive_step(clip, opt, all_images, text_features, idx, labels, device)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
-    return clip.requires_grad_(True).eval().cpu()
