@@ -120,7 +120,7 @@ def test_clip_checkpoint_loads_through_open_clip(tiny_clip, tmp_path):
     # open_clip's preprocess equals the training transform on 64x64 images
     from PIL import Image
 
-    from workbench.toyworld.train import to_clip_input
+    from workbench.toyworld.recipe import to_clip_input
 
     img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     torch.testing.assert_close(preprocess(Image.fromarray(img)), to_clip_input(img[None])[0],

@@ -103,7 +103,7 @@ class ZeroShot:
 
     @torch.no_grad()
     def image_features(self, images: np.ndarray) -> torch.Tensor:
-        from workbench.toyworld.train import to_clip_input
+        from workbench.toyworld.recipe import to_clip_input
 
         feats = [self.model.encode_image(to_clip_input(images[s : s + 256]), normalize=True)
                  for s in range(0, len(images), 256)]

@@ -132,7 +132,7 @@ def draw_dataset(seed: int, n: int, workers: int = 2, progress: bool = True):
 def draw_groups(kind: str, seed: int, n_groups: int, workers: int = 2, progress: bool = True):
     """`ToyWorld().<kind>(seed, g)` for g < n_groups, flattened: (images, captions, k), group g
     at rows g*k .. g*k+k-1 (kind: "shape_variants" or "modifier_variants")."""
-    k = len(ToyWorld().vocab.shapes) if kind == "shape_variants" else len(ToyWorld().vocab.modifiers) + 1
+    k = len(getattr(ToyWorld(), kind)(seed, 0))  # the group size, as the world method defines it
     images, captions = _parallel(_draw_groups, seed, n_groups, k, workers, progress,
                                  kind.replace("_variants", " groups"), kind)
     return images, captions, k

@@ -37,14 +37,13 @@ from workbench.toyworld.clip_stages import (
     train_clip,
     train_clip_on_modifiers,
 )
-from workbench.toyworld.recipe import (  # noqa: F401  (TrainConfig and to_clip_input: the public API)
+from workbench.toyworld.recipe import (
     DATA_SEED_OFFSET,
     TrainConfig,
     draw_dataset,
     lr_factor,
     optimizer,
     set_lr,
-    to_clip_input,
     to_unit,
 )
 
