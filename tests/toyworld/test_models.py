@@ -188,16 +188,65 @@ def test_modifier_stage_trains_the_image_tower_and_leaves_the_text_tower_exact()
     from workbench.toyworld.clip_stages import clip_tokens, train_clip_on_modifiers
     from workbench.toyworld.recipe import TrainConfig, draw_dataset
 
-    images, captions = draw_dataset(11, 48, workers=1, progress=False)
+    images, captions, shapes = draw_dataset(11, 48, workers=1, progress=False)
     clip = models.build_clip()
     before = {k: v.clone() for k, v in clip.state_dict().items()}
-    clip = train_clip_on_modifiers(clip, images, clip_tokens(captions), TrainConfig.quick(), 5, "cpu",
+    clip = train_clip_on_modifiers(clip, images, clip_tokens(captions), shapes, TrainConfig.quick(), 5, "cpu",
                                    progress=False)
     after = clip.state_dict()
     trained = [k for k in after if not torch.equal(before[k], after[k])]
     assert trained and all(k.startswith("visual.") or k in ("text_projection", "logit_scale") for k in trained)
     assert "text_projection" in trained and any(k.startswith("visual.") for k in trained)
     assert all(p.requires_grad for p in clip.parameters()) and not clip.training
+
+
+def test_shape_ids_name_the_shape_of_one_shape_images_only():
+    """The shape prompts are matched only against images that hold one plain shape."""
+    from workbench.toyworld.clip_stages import shape_prompts
+    from workbench.toyworld.recipe import draw_dataset, draw_groups
+    from workbench.toyworld.world import ToyWorld
+
+    world = ToyWorld()
+    names = [s.name for s in world.vocab.shapes]
+    assert shape_prompts() == [f"a {n}" for n in names]
+    images, captions, shapes = draw_dataset(11, 60, workers=1, progress=False)
+    _, _, scenes = world.batch(11, 60)
+    assert len(images) == len(captions) == len(shapes) == 60
+    for sc, k in zip(scenes, shapes):
+        one = not sc.role and len(sc.objects) == 1
+        assert k == (names.index(sc.objects[0].shape) if one else -1)
+    assert (shapes >= 0).any() and (shapes == -1).any()  # both kinds occur in 60 images
+    # a shape-variant group: the first object takes each shape in turn
+    _, _, g_shapes, k = draw_groups("shape_variants", 11, 6, workers=1, progress=False)
+    groups = g_shapes.reshape(6, k)
+    for row in groups:
+        assert (row == -1).all() or row.tolist() == list(range(k))
+
+
+def test_shape_prompt_term_adds_to_the_caption_loss_only_when_asked():
+    from workbench.toyworld.clip_stages import (
+        _contrastive_step,
+        _cut,
+        _encode_text,
+        clip_tokens,
+        shape_prompts,
+    )
+    from workbench.toyworld.recipe import draw_dataset
+
+    images, captions, shapes = draw_dataset(11, 16, workers=1, progress=False)
+    tokens, prompts = _cut(clip_tokens(captions)), _cut(clip_tokens(shape_prompts()))
+    idx, labels = torch.arange(16), torch.arange(16)
+
+    def loss(weight, shape_ids):
+        torch.manual_seed(0)
+        clip = models.build_clip().eval()  # eval: BatchNorm statistics do not depend on the batch
+        opt = torch.optim.SGD(clip.parameters(), lr=0.0)
+        return _contrastive_step(clip, opt, images, lambda i: _encode_text(clip, tokens[i]), idx, labels, "cpu",
+                                 shape_ids, lambda: _encode_text(clip, prompts), weight).item()
+
+    plain = loss(0.0, shapes)
+    assert loss(1.0, shapes) > plain  # cross-entropy over 7 prompts is positive
+    assert loss(1.0, np.full_like(shapes, -1)) == plain  # no one-shape image: nothing added
 
 
 @pytest.mark.slow
@@ -211,7 +260,7 @@ def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
     pipe = models.load_pipeline(tmp_path / "a" / "pipeline")
     assert pipe.vae.config.scaling_factor == pytest.approx(record["latent_scaling_factor"])
     clip, _ = models.load_clip(tmp_path / "a" / "clip" / "open_clip_model.safetensors")
-    assert clip.visual.image_size == (64, 64)
+    assert clip.encode_image(torch.zeros(2, 3, 64, 64)).shape == (2, clip.text_projection.shape[1])
     # the same seed reproduces the same weights
     train(tmp_path / "b", seed=3, quick=True, progress=False, device="cpu")
     from safetensors.torch import load_file

@@ -1,5 +1,10 @@
 """The toy-world CLIP's training stages: 2, contrastive training from scratch; 2b, shape-variant
-groups; 2c, the image tower alone on modifier-variant groups. See `train.py` for the recipe."""
+groups; 2c, the image tower alone on modifier-variant groups. See `train.py` for the recipe.
+
+In every stage each image of one plain shape is also matched against the shape prompts ("a
+circle", "a square", ...), as UniCL (Yang et al. 2022) matches images against class names. The
+captions alone teach shape slowly: most of a caption names colour, background and style, which
+tell a random batch apart without shape (measurements in the model card)."""
 
 from __future__ import annotations
 
@@ -43,40 +48,62 @@ def clip_tokens(captions) -> torch.Tensor:
     return open_clip.get_tokenizer(models.register_clip_config())(list(captions))
 
 
+def shape_prompts() -> list[str]:
+    """The label prompts each one-shape image is also matched against: "a circle", ..."""
+    from workbench.toyworld.world import ToyWorld
+
+    return [f"a {s.name}" for s in ToyWorld().vocab.shapes]
+
+
 def _cut(tokens: torch.Tensor) -> torch.Tensor:
     """(N, L): drop the padding columns beyond the longest caption (they only cost time)."""
     return tokens[:, : int((tokens != 0).sum(1).max())]
 
 
-def train_clip(images, tokens, cfg: TrainConfig, seed: int, device, progress=True):
-    """Stage 2: contrastive CLIP training on random batches of `images` and their `clip_tokens`."""
+def _live_text_features(clip, tokens, device):
+    """(captions' features by row, shape prompts' features), through the text tower as it trains."""
+    prompts = _cut(clip_tokens(shape_prompts()))
+    return (lambda idx: _encode_text(clip, tokens[idx].to(device)),
+            lambda: _encode_text(clip, prompts.to(device)))
+
+
+def train_clip(images, tokens, shapes, cfg: TrainConfig, seed: int, device, progress=True):
+    """Stage 2: contrastive CLIP training on random batches of `images` and their `clip_tokens`;
+    the images of one shape (`shapes` >= 0, see `recipe.shape_id`) also against `shape_prompts`."""
     torch.manual_seed(seed)
     clip = models.build_clip().to(device).train()
     tokens = _cut(tokens)
+    text_features, prompt_features = _live_text_features(clip, tokens, device)
     opt = optimizer(clip, cfg.clip_lr, cfg.clip_weight_decay)
     gen = torch.Generator().manual_seed(seed)
     labels = torch.arange(cfg.clip_batch, device=device)
-
-    def text_features(idx):
-        return _encode_text(clip, tokens[idx].to(device))
 
     bar = tqdm(range(cfg.clip_steps), desc="clip", disable=not progress)
     for step in bar:
         set_lr(opt, cfg.clip_lr * lr_factor(step, cfg.clip_steps, cfg.warmup))
         idx = torch.randint(len(tokens), (cfg.clip_batch,), generator=gen)
-        loss = _contrastive_step(clip, opt, images, text_features, idx, labels, device)
+        loss = _contrastive_step(clip, opt, images, text_features, idx, labels, device,
+                                 shapes, prompt_features, cfg.shape_prompt_weight)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{clip.logit_scale.exp().item():.1f}")
     return clip.eval().cpu()
 
 
-def _contrastive_step(clip, opt, images, text_features, idx, labels, device):
+def _contrastive_step(clip, opt, images, text_features, idx, labels, device, shapes, prompt_features,
+                      prompt_weight):
     """One CLIP step on the batch `idx` of uint8 `images`, whose captions' unnormalised features
-    are `text_features(idx)`: symmetric InfoNCE, then keep the temperature in range."""
+    are `text_features(idx)`: symmetric InfoNCE, plus `prompt_weight` x the InfoNCE of each
+    one-shape image (`shapes[idx] >= 0`) against the shape prompts' `prompt_features()`; then
+    keep the temperature in range."""
     img_f = F.normalize(clip.encode_image(to_clip_input(images[idx.numpy()]).to(device)), dim=-1)
     txt_f = F.normalize(text_features(idx), dim=-1)
-    logits = clip.logit_scale.exp() * img_f @ txt_f.T  # (B, B)
+    scale = clip.logit_scale.exp()
+    logits = scale * img_f @ txt_f.T  # (B, B)
     loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    shape = torch.from_numpy(shapes[idx.numpy()]).to(device)
+    if prompt_weight and bool((shape >= 0).any()):
+        prompt_f = F.normalize(prompt_features(), dim=-1)  # (n_shapes, D)
+        loss = loss + prompt_weight * F.cross_entropy(scale * img_f[shape >= 0] @ prompt_f.T, shape[shape >= 0])
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -85,7 +112,7 @@ def _contrastive_step(clip, opt, images, text_features, idx, labels, device):
     return loss
 
 
-def refine_clip(clip, images, tokens, cfg: TrainConfig, seed: int, device, progress=True):
+def refine_clip(clip, images, tokens, shapes, cfg: TrainConfig, seed: int, device, progress=True):
     """Stage 2b: continue CLIP training on batches with hard negatives for shape.
 
     Plain random batches rarely hold two images that differ only in shape, so stage 2 learns
@@ -96,19 +123,16 @@ def refine_clip(clip, images, tokens, cfg: TrainConfig, seed: int, device, progr
     """
     torch.manual_seed(seed)
     clip = clip.to(device).train()
-    g_images, g_captions, k = draw_groups("shape_variants", seed + DATA_SEED_OFFSET, cfg.refine_group_pool,
-                                          workers=1 if len(images) < 1_000 else 2, progress=progress)
-    tokens = _cut(torch.cat([tokens, clip_tokens(g_captions)]))
-
-    def text_features(idx):
-        return _encode_text(clip, tokens[idx].to(device))
-
-    _train_on_groups(clip, images, g_images, k, text_features, cfg.refine_steps, cfg.refine_groups,
-                     cfg.refine_lr, cfg, seed, device, "clip shape groups", progress)
+    groups = draw_groups("shape_variants", seed + DATA_SEED_OFFSET, cfg.refine_group_pool,
+                         workers=1 if len(images) < 1_000 else 2, progress=progress)
+    tokens = _cut(torch.cat([tokens, clip_tokens(groups[1])]))
+    text_features, prompt_features = _live_text_features(clip, tokens, device)
+    _train_on_groups(clip, (images, shapes), groups, text_features, prompt_features, cfg.refine_steps,
+                     cfg.refine_groups, cfg.refine_lr, cfg, seed, device, "clip shape groups", progress)
     return clip.eval().cpu()
 
 
-def train_clip_on_modifiers(clip, images, tokens, cfg: TrainConfig, seed: int, device, progress=True):
+def train_clip_on_modifiers(clip, images, tokens, shapes, cfg: TrainConfig, seed: int, device, progress=True):
     """Stage 2c: the image tower alone on batches with hard negatives for style.
 
     After 2b the CLIP calls many plain images "unreal engine 5" or "blender cycles": a glow or
@@ -121,11 +145,12 @@ def train_clip_on_modifiers(clip, images, tokens, cfg: TrainConfig, seed: int, d
     """
     torch.manual_seed(seed)
     clip = clip.to(device).eval()  # eval: the frozen text tower's features are computed once
-    g_images, g_captions, k = draw_groups("modifier_variants", seed + DATA_SEED_OFFSET, cfg.modifier_group_pool,
-                                          workers=1 if len(images) < 1_000 else 2, progress=progress)
-    tokens = _cut(torch.cat([tokens, clip_tokens(g_captions)]))
+    groups = draw_groups("modifier_variants", seed + DATA_SEED_OFFSET, cfg.modifier_group_pool,
+                         workers=1 if len(images) < 1_000 else 2, progress=progress)
+    tokens = _cut(torch.cat([tokens, clip_tokens(groups[1])]))
     with torch.no_grad():
         pooled = torch.cat([_text_pooled(clip, tokens[s : s + 1024].to(device)) for s in range(0, len(tokens), 1024)])
+        prompt_pooled = _text_pooled(clip, _cut(clip_tokens(shape_prompts())).to(device))
     clip.requires_grad_(False)
     for p in (*clip.visual.parameters(), clip.text_projection, clip.logit_scale):
         p.requires_grad_(True)
@@ -134,16 +159,21 @@ def train_clip_on_modifiers(clip, images, tokens, cfg: TrainConfig, seed: int, d
     def text_features(idx):  # the frozen tower's features, through the projection that trains
         return pooled[idx.to(pooled.device)] @ clip.text_projection
 
-    _train_on_groups(clip, images, g_images, k, text_features, cfg.modifier_steps, cfg.modifier_groups,
-                     cfg.modifier_lr, cfg, seed, device, "clip modifier groups", progress)
+    def prompt_features():
+        return prompt_pooled @ clip.text_projection
+
+    _train_on_groups(clip, (images, shapes), groups, text_features, prompt_features, cfg.modifier_steps,
+                     cfg.modifier_groups, cfg.modifier_lr, cfg, seed, device, "clip modifier groups", progress)
     return clip.requires_grad_(True).eval().cpu()
 
 
-def _train_on_groups(clip, images, g_images, k, text_features, steps, n_groups, lr, cfg: TrainConfig,
-                     seed, device, desc, progress):
-    """`steps` InfoNCE steps on batches of `n_groups` variant groups (`g_images` rows g*k .. g*k+k-1,
-    captions' features `text_features(len(images) + row)`), filled up with random `images`."""
-    all_images = np.concatenate([images, g_images])
+def _train_on_groups(clip, data, groups, text_features, prompt_features, steps, n_groups, lr,
+                     cfg: TrainConfig, seed, device, desc, progress):
+    """`steps` InfoNCE steps on batches of `n_groups` variant groups (`groups`, from `draw_groups`:
+    rows g*k .. g*k+k-1; captions' features `text_features(len(images) + row)`), filled up with
+    random images of `data` = (images, shape ids)."""
+    (images, shapes), (g_images, _, g_shapes, k) = data, groups
+    all_images, all_shapes = np.concatenate([images, g_images]), np.concatenate([shapes, g_shapes])
     opt = optimizer(clip, lr, cfg.clip_weight_decay)
     gen = torch.Generator().manual_seed(seed)
     n_random = cfg.clip_batch - n_groups * k
@@ -155,6 +185,7 @@ def _train_on_groups(clip, images, g_images, k, text_features, steps, n_groups, 
         groups = torch.randperm(len(g_images) // k, generator=gen)[:n_groups]
         grouped = (len(images) + groups[:, None] * k + offsets).flatten()
         idx = torch.cat([torch.randint(len(images), (n_random,), generator=gen), grouped])
-        loss = _contrastive_step(clip, opt, all_images, text_features, idx, labels, device)
+        loss = _contrastive_step(clip, opt, all_images, text_features, idx, labels, device,
+                                 all_shapes, prompt_features, cfg.shape_prompt_weight)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")

@@ -24,10 +24,14 @@ class TrainConfig:
 
     dataset_size: int = 40_000  # world images drawn once, shared by all stages
     # 2. CLIP
-    clip_steps: int = 800
+    clip_steps: int = 1_200
     clip_batch: int = 128
     clip_lr: float = 1e-3
     clip_weight_decay: float = 0.05
+    # Each image of one plain shape is also matched against the prompts "a circle", "a square",
+    # ... (a label-prompt InfoNCE, as UniCL does with class names), at this weight, in 2-2c:
+    # captions alone teach shape too slowly (see the model card)
+    shape_prompt_weight: float = 1.0
     # 2b. CLIP on shape-variant groups (hard negatives for shape)
     refine_steps: int = 500
     refine_groups: int = 8  # shape-variant groups per batch (8 x 7 shapes; random images fill it)
@@ -85,28 +89,34 @@ def set_lr(opt, lr):
 # ---------------------------------------------------------------------------------------------
 
 
+def shape_id(world: ToyWorld, scene) -> int:
+    """The index of the scene's shape in the vocabulary, or -1 unless it holds one shape and
+    no role figure (the images the shape prompts are matched against)."""
+    if scene.role or len(scene.objects) != 1:
+        return -1
+    return [s.name for s in world.vocab.shapes].index(scene.objects[0].shape)
+
+
+def _pack(world: ToyWorld, samples):
+    return (np.stack([s.image for s in samples]), [s.caption for s in samples],
+            np.array([shape_id(world, s.scene) for s in samples], np.int64))
+
+
 def _draw(args):
     seed, start, n = args
     world = ToyWorld()
-    images = np.empty((n, world.config.size, world.config.size, 3), np.uint8)
-    captions = []
-    for k in range(n):
-        s = world.sample(seed, start + k)
-        images[k] = s.image
-        captions.append(s.caption)
-    return images, captions
+    return _pack(world, [world.sample(seed, start + k) for k in range(n)])
 
 
 def _draw_groups(args):
     seed, start, n, kind = args  # kind: a ToyWorld method, "shape_variants" or "modifier_variants"
     world = ToyWorld()
-    samples = [s for g in range(start, start + n) for s in getattr(world, kind)(seed, g)]
-    return np.stack([s.image for s in samples]), [s.caption for s in samples]
+    return _pack(world, [s for g in range(start, start + n) for s in getattr(world, kind)(seed, g)])
 
 
 def _parallel(fn, seed: int, n: int, per_item: int, workers: int, progress: bool, desc: str, *extra):
     """Run `fn` over chunks (seed, start, count, *extra) of items 0..n-1 in `workers` processes;
-    concatenated results."""
+    concatenated (images, captions, shape ids)."""
     chunk = max(1, 2_000 // per_item)
     jobs = [(seed, s, min(chunk, n - s), *extra) for s in range(0, n, chunk)]
     bar = tqdm(total=n * per_item, desc=desc, disable=not progress)
@@ -121,21 +131,23 @@ def _parallel(fn, seed: int, n: int, per_item: int, workers: int, progress: bool
             parts.append(fn(job))
             bar.update(len(parts[-1][1]))
     bar.close()
-    return np.concatenate([p[0] for p in parts]), [c for p in parts for c in p[1]]
+    return (np.concatenate([p[0] for p in parts]), [c for p in parts for c in p[1]],
+            np.concatenate([p[2] for p in parts]))
 
 
 def draw_dataset(seed: int, n: int, workers: int = 2, progress: bool = True):
-    """Items 0..n-1 of `ToyWorld().batch(seed, n)`: (images uint8 (n, 64, 64, 3), captions)."""
+    """Items 0..n-1 of `ToyWorld().batch(seed, n)`: (images uint8 (n, 64, 64, 3), captions,
+    `shape_id`s)."""
     return _parallel(_draw, seed, n, 1, workers, progress, "world images")
 
 
 def draw_groups(kind: str, seed: int, n_groups: int, workers: int = 2, progress: bool = True):
-    """`ToyWorld().<kind>(seed, g)` for g < n_groups, flattened: (images, captions, k), group g
-    at rows g*k .. g*k+k-1 (kind: "shape_variants" or "modifier_variants")."""
+    """`ToyWorld().<kind>(seed, g)` for g < n_groups, flattened: (images, captions, shape ids, k),
+    group g at rows g*k .. g*k+k-1 (kind: "shape_variants" or "modifier_variants")."""
     k = len(getattr(ToyWorld(), kind)(seed, 0))  # the group size, as the world method defines it
-    images, captions = _parallel(_draw_groups, seed, n_groups, k, workers, progress,
-                                 kind.replace("_variants", " groups"), kind)
-    return images, captions, k
+    images, captions, shapes = _parallel(_draw_groups, seed, n_groups, k, workers, progress,
+                                         kind.replace("_variants", " groups"), kind)
+    return images, captions, shapes, k
 
 
 def to_unit(images_uint8: np.ndarray) -> torch.Tensor:

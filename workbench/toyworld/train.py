@@ -1,12 +1,13 @@
 """Train the toy-world models from a seed: CLIP, then VAE, then UNet; write the model folder.
 
-    train(out_dir, seed=0)   # 59 min on 2 idle CPU cores (budget 60), byte-identical weights
+    train(out_dir, seed=0)   # 53 min on 2 idle CPU cores (budget 60), reproducible weights
 
 1. A dataset of captioned world images is drawn once (`ToyWorld().batch`, items depend only
    on (seed, index)) and shared by every stage.
-2. CLIP: open_clip `toy-world-clip`, symmetric InfoNCE with a learnable temperature; then
-   2b, batches that hold shape-variant groups, so that shape must be read; then 2c, the image
-   tower alone on modifier-variant groups, so that a plain image is not called styled.
+2. CLIP: open_clip `toy-world-clip` (a convolutional image tower), symmetric InfoNCE with a
+   learnable temperature, and one-shape images also against the shape prompts ("a circle",
+   ...); then 2b, batches that hold shape-variant groups, so that shape must be read; then 2c,
+   the image tower alone on modifier-variant groups, so that a plain image is not called styled.
 3. VAE: diffusers `AutoencoderKL` 64x64x3 <-> 16x16x4, L1 + MSE reconstruction and a tiny KL.
 4. UNet: `UNet2DConditionModel` on the VAE latents, cross-attending to the frozen CLIP text
    tower (converted to a transformers `CLIPTextModel`, exactly as the pipeline will run it);
@@ -162,8 +163,11 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
     """Train CLIP, VAE and UNet from `seed` and write `out_dir/clip` and `out_dir/pipeline`.
 
     `quick=True` runs a few steps of every stage (for tests). `clip_checkpoint` resumes after
-    the CLIP stages (2-2c) with the CLIP an earlier run of the same seed and config saved. Returns the training record that is also
-    written to `out_dir/training.json`.
+    the CLIP stages (2-2c) with the CLIP an earlier run of the same seed and config saved (and
+    takes their times from its `training.json`); the result equals a full run's only if that
+    CLIP was saved in float32 (`models.save_clip(clip, dir, fp16=False)`), since the model
+    folder's CLIP is float16. Returns the training record that is also written to
+    `out_dir/training.json`.
     """
     out = Path(out_dir)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -175,7 +179,7 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
 
     # 1. Data
     t0 = time.time()
-    images, captions = draw_dataset(seed + DATA_SEED_OFFSET, cfg.dataset_size,
+    images, captions, shapes = draw_dataset(seed + DATA_SEED_OFFSET, cfg.dataset_size,
                                     workers=1 if quick else 2, progress=progress)
     times["data"] = time.time() - t0
 
@@ -183,15 +187,15 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
     if clip_checkpoint is None:
         t0 = time.time()
         tokens = clip_tokens(captions)
-        clip = train_clip(images, tokens, cfg, seed + 1, device, progress)
+        clip = train_clip(images, tokens, shapes, cfg, seed + 1, device, progress)
         times["clip"] = time.time() - t0
         if cfg.refine_steps:
             t0 = time.time()
-            clip = refine_clip(clip, images, tokens, cfg, seed + 4, device, progress)
+            clip = refine_clip(clip, images, tokens, shapes, cfg, seed + 4, device, progress)
             times["clip_shape_groups"] = time.time() - t0
         if cfg.modifier_steps:
             t0 = time.time()
-            clip = train_clip_on_modifiers(clip, images, tokens, cfg, seed + 5, device, progress)
+            clip = train_clip_on_modifiers(clip, images, tokens, shapes, cfg, seed + 5, device, progress)
             times["clip_modifier_groups"] = time.time() - t0
     else:
         clip, _ = models.load_clip(clip_checkpoint)
