@@ -1,7 +1,7 @@
 """The shipped toy-world model: loads through the ordinary loaders, fits the size budget, is
-deterministic, stays above floors well over chance, and is checked against (slightly looser,
-small-sample) versions of its quality bars, marked where the shipped model misses them. The full figures come
-from `python -m workbench.toyworld.evaluate` and are in workbench/toyworld/model/README.md."""
+deterministic, and stays above floors on a small sample (near the quality bars where it meets
+them). The full figures come from `python -m workbench.toyworld.evaluate` and are in
+workbench/toyworld/model/README.md."""
 
 import numpy as np
 import pytest
@@ -21,10 +21,10 @@ def figures():
 
     return evaluate(quick=True)  # 24 prompts x 1 seed, 400 real images
 
-# The shipped model (run 3) misses these bars; measured on 300 prompts x 2 seeds (model/evaluation.json):
-# oracle colour 0.86, shape 0.52 (background 0.99 passes); toy CLIP shape on real images 0.41. Issue 3 stays open
-# until a retrained model passes. strict=True: the day a model passes, these turn red and must be un-marked.
-BELOW_BAR = pytest.mark.xfail(strict=True, reason="shipped toy-world model is below the quality bar (issue 3)")
+# The shipped model (run 4) misses three bars on the full evaluation (300 prompts x 2 seeds,
+# model/evaluation.json): oracle colour 0.88 and shape 0.72, render engines in generated images 0.54.
+# The quick subset is too small to show a miss that close (11 oracle images: colour 0.91, shape 0.82),
+# so the tests below are floors that catch a broken model; issue 3 stays open on the full figures.
 
 
 def test_weights_fit_the_budget():
@@ -60,24 +60,17 @@ def test_loads_through_ordinary_loaders_offline():
 def test_generated_images_show_what_the_prompt_asks(figures):
     o = figures["oracle"]  # chance: colour 1/8, background 1/5, shape 1/7
     assert o["n"] >= 8
-    assert o["colour"] >= 0.3, o
-    assert o["background"] >= 0.5, o
-
-
-@BELOW_BAR
-def test_generated_images_meet_the_oracle_bars(figures):
-    o = figures["oracle"]
     assert o["colour"] >= 0.80 and o["shape"] >= 0.65 and o["background"] >= 0.80, o
 
 
 def test_toy_clip_reads_real_images(figures):
     r = figures["real_zero_shot"]  # chance: colour 1/8, modifier 1/16
     assert r["colour"] >= 0.90, r
-    assert r["modifier"] >= 0.85, r  # the bar; 0.94 on these 400 images (0.82 before stage 2c)
+    assert r["modifier"] >= 0.85, r  # the bar; 0.92 on 2,000 images (0.82 before stage 2c)
 
 
-@BELOW_BAR  # stage 2b (shape-variant batches) moved it only from 0.32 to 0.40
 def test_toy_clip_reads_real_shapes(figures):
+    # the bar is 0.90; 0.91 on 2,000 images (run 3's ViT: 0.41), so a little slack for 400
     assert figures["real_zero_shot"]["shape"] >= 0.85, figures["real_zero_shot"]
 
 
@@ -106,8 +99,6 @@ def test_images_are_plain_uint8_and_change_with_the_prompt():
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 20
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped model has not learnt the roles' planted colours (issue 3): "
-                   "at guidance 1 it draws a nurse blue 58 % of the time, planted 20 % (400 seeds)")
 def test_model_reproduces_planted_rates(tmp_path):
     """The model against the world's planted rates: two roles with opposite skews, 100 seeds each,
     guidance 1 (the learnt distribution), read by the pixel oracle. (The probe itself is checked
