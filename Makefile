@@ -1,7 +1,7 @@
 # Two commands for a fresh clone; each sets itself up (virtual environment + install).
 #   make demo   the main job: the offline demo on the embedded toy-world model
 #   make test   the test suite (what CI runs through .ci/run)
-# Also: make lab (JupyterLab on the notebooks), make bench (benchmarks/).
+# Also: make lab (JupyterLab on the notebooks), make bench (benchmarks/), make lint (ruff, as CI runs it).
 
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: demo test lab bench clean
+.PHONY: demo test lint lab bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP)
 	@bash tests/setup_browser.sh || true
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 0; fi; exit $$rc
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

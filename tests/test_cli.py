@@ -52,7 +52,8 @@ def test_tags_list_by_category(capsys):
 def test_tags_import_then_use(capsys, tmp_path):
     csv = tmp_path / "styles.csv"
     csv.write_text("name,prompt,negative_prompt\nNoir,\"{prompt}, film noir\",color\n")
-    code, out, _ = run(capsys, "tags", "import", str(csv), "--format", "a1111", "--category", "mine", "--out", str(tmp_path / "lib"))
+    code, out, _ = run(capsys, "tags", "import", str(csv), "--format", "a1111", "--category", "mine",
+                       "--out", str(tmp_path / "lib"))
     assert code == 0
     code, out, _ = run(capsys, "--tags-dir", str(tmp_path / "lib"), "compose", "a street", "--tag", "mine:noir", "--json")
     assert json.loads(out)["prompt"] == "a street, film noir"

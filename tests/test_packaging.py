@@ -2,11 +2,11 @@
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "diffusers", "open_clip", "umap", "transformers", "plotly", "ipywidgets")
@@ -48,8 +48,8 @@ def test_wheel_carries_the_tag_files_and_the_model_and_finds_them(tmp_path):
     assert shipped and shipped <= set(names), f"model files missing from the wheel: {sorted(shipped - set(names))}"
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import workbench, workbench.prompts as p; assert workbench.__file__.startswith(%r), workbench.__file__; "
-            "print(len(p.TagLibrary.default()), p.compose('a fox', ['decades:1960s']).prompt)" % str(site))
+    code = (f"import workbench, workbench.prompts as p; assert workbench.__file__.startswith({str(site)!r}), "
+            "workbench.__file__; print(len(p.TagLibrary.default()), p.compose('a fox', ['decades:1960s']).prompt)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 TEMPLATES = ("a photo of a {role}", "a photo of a {adjective} {role}")
 
@@ -63,13 +63,13 @@ class AttributeReader:
         self.values, self._read, self.name = list(values), read, name
 
     @classmethod
-    def clip_labels(cls, clip, labels: dict[str, str], name: str = "attribute") -> "AttributeReader":
+    def clip_labels(cls, clip, labels: dict[str, str], name: str = "attribute") -> AttributeReader:
         """`labels` maps each value to the text CLIP compares against, e.g. {"red": "a red figure"}."""
         values, texts = list(labels), list(labels.values())
         return cls(values, lambda images: [values[texts.index(t)] for t in clip.zero_shot(images, texts)], name)
 
     @classmethod
-    def toy_world_colour(cls, values: Sequence[str] = ("blue", "red")) -> "AttributeReader":
+    def toy_world_colour(cls, values: Sequence[str] = ("blue", "red")) -> AttributeReader:
         """The toy world's pixel oracle: the colour of the figure (None when it reads another colour)."""
         import numpy as np
 
@@ -109,7 +109,7 @@ class BiasProbe:
         out += [(r, a, self.adjective_template.format(role=r, adjective=a)) for r in self.roles for a in self.adjectives]
         return out
 
-    def run(self, generator, reader: AttributeReader) -> "BiasProbe":
+    def run(self, generator, reader: AttributeReader) -> BiasProbe:
         """Generate every cell (served from the store when already made) and read the attribute."""
         from workbench.generation.seeds import parse_seeds
 

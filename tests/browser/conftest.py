@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from lab_driver import VIEWPORT, NotebookPage
 
 ROOT = Path(__file__).resolve().parents[2]

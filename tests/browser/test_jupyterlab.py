@@ -18,7 +18,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from lab_driver import NotebookPage
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,6 @@
 
 import json
 
-
 from workbench.prompts import Composition, Policy, TagLibrary, compose
 from workbench.prompts.tokens import PROMPT_TOKENS, count_tokens
 

@@ -5,9 +5,15 @@ import json
 import pytest
 
 from workbench.datafile import DataFileError
-from workbench.prompts.interchange import (read_a1111_styles, read_fooocus_styles, read_wildcards,
-                                           write_a1111_styles, write_fooocus_styles, write_tag_file,
-                                           write_wildcards)
+from workbench.prompts.interchange import (
+    read_a1111_styles,
+    read_fooocus_styles,
+    read_wildcards,
+    write_a1111_styles,
+    write_fooocus_styles,
+    write_tag_file,
+    write_wildcards,
+)
 from workbench.prompts.library import read_tag_file
 
 A1111_CSV = 'name,prompt,negative_prompt\nCinematic,"{prompt}, cinematic, 35mm","cartoon, drawing"\nPlain,"bright, airy",\n'

@@ -9,7 +9,6 @@ from PIL.PngImagePlugin import PngInfo
 
 from workbench.store import GenerationRequest, ImageRecord, RunStore
 
-
 PROMPT = "a red ball on a blue floor, octane render"
 
 

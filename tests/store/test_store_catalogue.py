@@ -11,13 +11,21 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from store_helpers import (
+    A1111_TEXT,
+    COMFY_GRAPH,
+    INVOKE_METADATA,
+    die_midway,
+    generate_missing,
+    make_record,
+    make_request,
+    peer_png,
+    tiny_image,
+    write_many,
+)
 
 from workbench.store import GenerationRequest, RunStore, StoreError, read_png_metadata
 from workbench.store.catalogue import file_name
-from store_helpers import (
-    A1111_TEXT, COMFY_GRAPH, INVOKE_METADATA, die_midway, generate_missing, make_record, make_request, peer_png,
-    tiny_image, write_many,
-)
 
 SPAWN = multiprocessing.get_context("spawn")
 

@@ -1,9 +1,9 @@
 """A1111 infotext: the exact format DESIGN.md gives, and round trips through parse."""
 
 import pytest
+from store_helpers import make_record
 
 from workbench.store.infotext import format_infotext, infotext_fields, parse_infotext, parse_size
-from store_helpers import make_record
 
 DESIGN_EXAMPLE = (
     "a photo of a cat\n"

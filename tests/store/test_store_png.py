@@ -8,12 +8,19 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from PIL import Image
+from store_helpers import (
+    A1111_TEXT,
+    COMFY_GRAPH,
+    COMFY_WORKFLOW,
+    FOOOCUS_JSON,
+    INVOKE_METADATA,
+    make_record,
+    peer_png,
+    tiny_image,
+)
 
 from workbench.store import MetadataError, parse_infotext, read_png_metadata
 from workbench.store.png import TRAINED_ALGORITHMIC_MEDIA, XMP_KEY, png_info, save_png
-from store_helpers import (
-    A1111_TEXT, COMFY_GRAPH, COMFY_WORKFLOW, FOOOCUS_JSON, INVOKE_METADATA, make_record, peer_png, tiny_image,
-)
 
 NS = {
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.toyworld.world import (PromptSpec, Scene, SceneObject, ToyWorld, Vocabulary,
-                                      VocabularyError)
+from workbench.toyworld.world import PromptSpec, Scene, SceneObject, ToyWorld, Vocabulary, VocabularyError
 
 SHIPPED = Path(__file__).parents[2] / "workbench" / "toyworld" / "vocabulary.yaml"
 

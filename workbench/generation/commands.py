@@ -29,7 +29,6 @@ def _out_dir(path: str) -> Path:
 
 def _generator(args, out: Path):
     from workbench.generation.engine import ImageGenerator
-
     from workbench.generation.loading import load_model
 
     model = load_model(args.model, device=args.device, dtype=args.dtype, trust_pickle=args.trust_pickle,

@@ -15,9 +15,9 @@ For every request the steps are:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from workbench.generation.loading import LoadedModel, load_model, versions
 from workbench.generation.seeds import check_seed, initial_latent, parse_seeds

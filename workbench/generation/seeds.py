@@ -13,7 +13,7 @@ between the seed's noise and the variation seed's noise, at the given strength.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 MAX_SEED = 2**32 - 1
 

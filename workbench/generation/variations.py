@@ -9,8 +9,8 @@ noise to picture, by decoding the scheduler's predicted x0 at each step.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from PIL import Image
 

@@ -14,9 +14,9 @@ image made from it, so the record always says which modifiers were applied.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 from workbench.prompts.library import SLOT, Tag, TagLibrary
 from workbench.prompts.policy import Policy
@@ -67,7 +67,7 @@ class Composition:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Composition":
+    def from_dict(cls, data: dict) -> Composition:
         return cls(
             subject=data["subject"], prompt=data["prompt"], negative_prompt=data.get("negative_prompt", ""),
             modifiers=tuple(Modifier(m["category"], m["id"]) for m in data.get("modifiers", ())),
@@ -79,7 +79,7 @@ class Composition:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> "Composition":
+    def from_json(cls, text: str) -> Composition:
         return cls.from_dict(json.loads(text))
 
 

@@ -15,8 +15,8 @@ import io
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from workbench.datafile import DataFileError, entry_list, load_yaml, plain
 
@@ -140,7 +140,7 @@ class TagLibrary:
             self._merge(category)
 
     @classmethod
-    def default(cls, extra: Iterable[str | Path] = ()) -> "TagLibrary":
+    def default(cls, extra: Iterable[str | Path] = ()) -> TagLibrary:
         """The shipped library, extended with the given files or folders."""
         library = cls.from_path(shipped_tags_dir())
         for path in extra:
@@ -148,10 +148,10 @@ class TagLibrary:
         return library
 
     @classmethod
-    def from_path(cls, path: str | Path) -> "TagLibrary":
+    def from_path(cls, path: str | Path) -> TagLibrary:
         return cls().add_path(path)
 
-    def add_path(self, path: str | Path) -> "TagLibrary":
+    def add_path(self, path: str | Path) -> TagLibrary:
         """Add a tag file, or every `*.yaml` directly inside a folder (sub-folders such as policy/ are not tags)."""
         path = Path(path)
         if path.is_dir():

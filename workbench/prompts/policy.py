@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 from workbench.datafile import entry_list, load_yaml, plain
 from workbench.prompts.library import shipped_tags_dir
@@ -93,7 +94,7 @@ class Policy:
         self.mode: Mode = mode
 
     @classmethod
-    def default(cls, extra: Iterable[str | Path] = (), mode: Mode = "refuse") -> "Policy":
+    def default(cls, extra: Iterable[str | Path] = (), mode: Mode = "refuse") -> Policy:
         """The shipped lists plus extra files or folders of `*.yaml` lists."""
         policy = cls(mode=mode)
         policy.add_path(shipped_tags_dir() / "policy")
@@ -101,7 +102,7 @@ class Policy:
             policy.add_path(path)
         return policy
 
-    def add_path(self, path: str | Path) -> "Policy":
+    def add_path(self, path: str | Path) -> Policy:
         """Add one list file (its `kind:` says opt_out or blocklist), or every list in a folder."""
         path = Path(path)
         files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]

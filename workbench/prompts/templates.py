@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 from dynamicprompts.enums import SamplingMethod
 from dynamicprompts.parser.parse import parse

@@ -66,7 +66,7 @@ class TokenReport:
         return {"count": self.count, "limit": self.limit, "truncated": list(self.truncated), "chunks": self.chunks}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TokenReport":
+    def from_dict(cls, data: dict) -> TokenReport:
         return cls(data["count"], data.get("limit", PROMPT_TOKENS), tuple(data.get("truncated", ())), data.get("chunks", 1))
 
 

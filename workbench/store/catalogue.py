@@ -115,7 +115,7 @@ class RunStore:
         self._catalogue = Catalogue(self.catalogue_path, self.images_folder)
 
     @classmethod
-    def recover(cls, folder) -> "RunStore":
+    def recover(cls, folder) -> RunStore:
         """Move a corrupt catalogue aside (keeping it) and rebuild a new one from the PNGs."""
         folder = Path(folder)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -130,7 +130,7 @@ class RunStore:
     def close(self) -> None:
         self._catalogue.close()
 
-    def __enter__(self) -> "RunStore":
+    def __enter__(self) -> RunStore:
         return self
 
     def __exit__(self, *exc) -> None:

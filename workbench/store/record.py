@@ -97,7 +97,7 @@ class GenerationRequest:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "GenerationRequest":
+    def from_dict(cls, data: dict) -> GenerationRequest:
         """Build from `to_dict` output. Unknown keys (from newer versions) are ignored."""
         if not isinstance(data, dict):
             raise ValueError(f"a generation request must be a JSON object, got {type(data).__name__}")
@@ -147,7 +147,7 @@ class ImageRecord:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ImageRecord":
+    def from_dict(cls, data: dict) -> ImageRecord:
         """Build from `to_dict` output. Unknown keys (from newer versions) are ignored."""
         if not isinstance(data, dict) or "request" not in data:
             raise ValueError("an image record must be a JSON object with a 'request' entry")
@@ -162,5 +162,5 @@ class ImageRecord:
         return cls(request=GenerationRequest.from_dict(data["request"]), **kwargs)
 
     @classmethod
-    def from_json(cls, text: str) -> "ImageRecord":
+    def from_json(cls, text: str) -> ImageRecord:
         return cls.from_dict(json.loads(text))

@@ -14,6 +14,7 @@ import yaml
 
 from . import effects
 
+
 class VocabularyError(ValueError):
     """A vocabulary file is malformed; the message names the file, line and fix."""
 
@@ -112,7 +113,7 @@ class Vocabulary:
     source: str = "vocabulary.yaml"
 
     @classmethod
-    def load(cls, path=None) -> "Vocabulary":
+    def load(cls, path=None) -> Vocabulary:
         """Load and check a vocabulary file (default: the one shipped with the package)."""
         if path is None:
             res = importlib.resources.files("workbench.toyworld") / "vocabulary.yaml"

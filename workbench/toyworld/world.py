@@ -22,9 +22,13 @@ from typing import NamedTuple
 import numpy as np
 
 from . import effects
-
 from .vocabulary import (  # noqa: F401  (re-exported: the world's public API)
-    Colour, Modifier, Role, Shape, Vocabulary, VocabularyError,
+    Colour,
+    Modifier,
+    Role,
+    Shape,
+    Vocabulary,
+    VocabularyError,
 )
 
 # -----------------------------------------------------------------------------

@@ -9,8 +9,8 @@ show inline, never exceptions thrown into the notebook.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from workbench.prompts.compose import Composition, compose, default_library, default_policy
 from workbench.prompts.library import TagLibrary, UnknownTagError
@@ -111,7 +111,8 @@ class ComposerState:
         lost = f" — past the limit: {esc(', '.join(token.truncated))}" if token.truncated else ""
         rows = [
             f"<div class='wb-prompt'><b>Prompt</b>: {esc(r.prompt) if r else '<i>(none)</i>'}</div>",
-            f"<div class='wb-negative'><b>Negative</b>: {esc(r.negative_prompt) if r and r.negative_prompt else '<i>(none)</i>'}</div>",
+            f"<div class='wb-negative'><b>Negative</b>: "
+            f"{esc(r.negative_prompt) if r and r.negative_prompt else '<i>(none)</i>'}</div>",
             f"<div class='wb-tokens' style='color:{colour}'>{esc(token.text)}{lost}</div>",
         ]
         for level, text in self.messages:
@@ -120,7 +121,7 @@ class ComposerState:
         return "\n".join(rows)
 
     # --- observers ----------------------------------------------------------------------------
-    def observe(self, callback: Callable[["ComposerState"], None]) -> None:
+    def observe(self, callback: Callable[[ComposerState], None]) -> None:
         self._observers.append(callback)
 
     def _recompose(self) -> None:

@@ -8,7 +8,7 @@ so tests drive a whole session without a browser.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 
 def reproduce_snippet(record) -> str:
