@@ -55,6 +55,10 @@ def shape_prompts() -> list[str]:
     return [f"a {s.name}" for s in ToyWorld().vocab.shapes]
 
 
+def _shape_prompt_tokens() -> torch.Tensor:
+    return _cut(clip_tokens(shape_prompts()))
+
+
 def _cut(tokens: torch.Tensor) -> torch.Tensor:
     """(N, L): drop the padding columns beyond the longest caption (they only cost time)."""
     return tokens[:, : int((tokens != 0).sum(1).max())]
@@ -62,7 +66,7 @@ def _cut(tokens: torch.Tensor) -> torch.Tensor:
 
 def _live_text_features(clip, tokens, device):
     """(captions' features by row, shape prompts' features), through the text tower as it trains."""
-    prompts = _cut(clip_tokens(shape_prompts()))
+    prompts = _shape_prompt_tokens()
     return (lambda idx: _encode_text(clip, tokens[idx].to(device)),
             lambda: _encode_text(clip, prompts.to(device)))
 
@@ -101,9 +105,10 @@ def _contrastive_step(clip, opt, images, text_features, idx, labels, device, sha
     logits = scale * img_f @ txt_f.T  # (B, B)
     loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
     shape = torch.from_numpy(shapes[idx.numpy()]).to(device)
-    if prompt_weight and bool((shape >= 0).any()):
+    one = shape >= 0  # the images of one plain shape
+    if prompt_weight and bool(one.any()):
         prompt_f = F.normalize(prompt_features(), dim=-1)  # (n_shapes, D)
-        loss = loss + prompt_weight * F.cross_entropy(scale * img_f[shape >= 0] @ prompt_f.T, shape[shape >= 0])
+        loss = loss + prompt_weight * F.cross_entropy(scale * img_f[one] @ prompt_f.T, shape[one])
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -150,7 +155,7 @@ def train_clip_on_modifiers(clip, images, tokens, shapes, cfg: TrainConfig, seed
     tokens = _cut(torch.cat([tokens, clip_tokens(groups[1])]))
     with torch.no_grad():
         pooled = torch.cat([_text_pooled(clip, tokens[s : s + 1024].to(device)) for s in range(0, len(tokens), 1024)])
-        prompt_pooled = _text_pooled(clip, _cut(clip_tokens(shape_prompts())).to(device))
+        prompt_pooled = _text_pooled(clip, _shape_prompt_tokens().to(device))
     clip.requires_grad_(False)
     for p in (*clip.visual.parameters(), clip.text_projection, clip.logit_scale):
         p.requires_grad_(True)

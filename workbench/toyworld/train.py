@@ -180,7 +180,7 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
     # 1. Data
     t0 = time.time()
     images, captions, shapes = draw_dataset(seed + DATA_SEED_OFFSET, cfg.dataset_size,
-                                    workers=1 if quick else 2, progress=progress)
+                                            workers=1 if quick else 2, progress=progress)
     times["data"] = time.time() - t0
 
     # 2. CLIP; 2b. CLIP on shape groups; 2c. its image tower on modifier groups
