@@ -41,10 +41,38 @@ def fresh_process_seconds(code: str, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
+def processor() -> str:
+    """The CPU's model name ("AMD EPYC", ...), or platform's guess where /proc/cpuinfo is absent."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def matmul_gflops(n: int = 512, repeat: int = 20) -> float | None:
+    """This machine's float32 matmul speed (GFLOP/s, n x n, the torch threads as set): machines of
+    one nominal size differ by more than 2x, so absolute seconds are read against this. None
+    without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return round(2 * n**3 / timeit(lambda: a @ b, repeat=repeat, warmup=3) / 1e9, 1)
+
+
 def record(name: str, rows: list[dict]) -> None:
-    """Print rows as a table and save them to benchmarks/results/<name>.json."""
+    """Print rows as a table and save them to benchmarks/results/<name>.json, with what the
+    machine is: absolute seconds only compare between runs on machines alike."""
     RESULTS.mkdir(exist_ok=True)
-    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": available_cores()}
+    torch = sys.modules.get("torch")
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": available_cores(),
+            "processor": processor(), "torch": getattr(torch, "__version__", None),
+            "torch_threads": torch.get_num_threads() if torch else None,
+            "matmul_gflops": matmul_gflops(), "date": time.strftime("%Y-%m-%d")}
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     print(f"\n## {name}")
     for row in rows:
