@@ -32,6 +32,7 @@ def test_compose_json_is_a_composition(capsys):
     (["compose", "a castle", "--tag", "decades:1961s"], "unknown tag '1961s'"),
     (["compose", ""], "subject is empty"),
     (["tags", "list", "--category", "nope"], "unknown category 'nope'"),
+    (["toyworld", "train"], "needs --out DIR"),
 ])
 def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -71,3 +72,12 @@ def test_toyworld_train_quick_names_the_folder_and_its_times(capsys, tmp_path):
     assert code == 0
     assert f"written to {tmp_path / 'toy'} in " in out and "unet " in out and "{" not in out
     assert json.loads((tmp_path / "toy" / "training.json").read_text())["quick"] is True
+
+
+def test_toyworld_train_estimate_prints_the_estimate_and_trains_nothing(capsys, monkeypatch, tmp_path):
+    import workbench.toyworld.estimate as estimate
+
+    monkeypatch.setattr(estimate, "estimate", lambda device=None: {"clip": 600.0, "unet": 3_400.0, "total": 4_000.0})
+    code, out, _ = run(capsys, "toyworld", "train", "--estimate", "--out", str(tmp_path / "toy"))
+    assert code == 0 and "66.7 min (budget 60 min)" in out and "too slow" in out
+    assert not (tmp_path / "toy").exists()

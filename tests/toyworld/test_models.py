@@ -270,3 +270,25 @@ def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
         a, b = load_file(tmp_path / "a" / f), load_file(tmp_path / "b" / f)  # (header order varies)
         assert a.keys() == b.keys(), f
         assert all(torch.equal(a[k], b[k]) for k in a), f
+
+
+def test_estimate_times_every_stage_that_training_records():
+    from dataclasses import replace
+
+    from workbench.toyworld.estimate import estimate
+    from workbench.toyworld.recipe import TrainConfig
+
+    small = replace(TrainConfig.quick(), clip_batch=24, refine_groups=1, vae_batch=2, unet_batch=2, modifier_steps=0)
+    seconds = estimate(small, device="cpu", sample=32)
+    assert set(seconds) == {"data", "clip", "clip_shape_groups", "clip_modifier_groups", "vae", "unet", "total"}
+    assert all(v >= 0 for v in seconds.values()) and seconds["data"] > 0
+    assert seconds["clip_modifier_groups"] == 0  # a stage with no steps costs nothing
+    assert seconds["total"] == pytest.approx(sum(v for k, v in seconds.items() if k != "total"), abs=0.5)
+
+
+def test_estimate_report_warns_only_over_the_budget():
+    from workbench.toyworld.estimate import report
+
+    over = report({"clip": 3_000.0, "unet": 1_200.0, "total": 4_200.0})
+    assert "70.0 min (budget 60 min)" in over and "too slow" in over
+    assert "too slow" not in report({"clip": 600.0, "total": 600.0})

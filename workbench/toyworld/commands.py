@@ -1,6 +1,7 @@
 """`workbench toyworld ...`: train the embedded model from a seed, evaluate it, look at the world.
 
     workbench toyworld train --out DIR [--seed 0] [--quick]
+    workbench toyworld train --estimate          # how long the recipe would take on this machine
     workbench toyworld evaluate [--model-dir DIR] [--prompts 300] [--json]
     workbench toyworld sample --out sheet.png [--n 64] [--seed 0]
     workbench toyworld bias-check [--seeds 400] [--guidance 1] [--world] [--store DIR] [--json]
@@ -13,8 +14,17 @@ from pathlib import Path
 
 
 def cmd_train(args) -> int:
+    from workbench.cli import CommandError
     from workbench.toyworld.train import train
 
+    if args.estimate:
+        from workbench.toyworld.estimate import estimate, report
+
+        print(report(estimate(device=args.device)))
+        return 0
+    if not args.out:
+        raise CommandError("toyworld train needs --out DIR (the folder the model is written to), "
+                           "or --estimate to time this machine first")
     record = train(Path(args.out), seed=args.seed, quick=args.quick, device=args.device)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in record["seconds"].items())
     print(f"trained toy-world model written to {args.out} in {record['total_seconds']:.0f} s ({stages}); "
@@ -90,10 +100,13 @@ def register(sub) -> None:
     toy = sub.add_parser("toyworld", help="train, evaluate or sample the embedded toy-world model")
     toy_sub = toy.add_subparsers(dest="toy_command", metavar="ACTION", required=True)
     p = toy_sub.add_parser("train", help="reproduce the shipped weights from a seed (53 min on 2 idle CPU "
-                           "cores; other busy processes slow it badly)")
-    p.add_argument("--out", required=True, help="folder for the model (clip/, pipeline/)")
+                           "cores of one machine, 2 h on a slower one: try --estimate; other busy "
+                           "processes slow it badly)")
+    p.add_argument("--out", help="folder for the model (clip/, pipeline/)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a tiny run that checks the recipe end to end (< 1 min)")
+    p.add_argument("--estimate", action="store_true",
+                   help="time a few steps of every stage and print how long the recipe would take here; trains nothing")
     p.add_argument("--device", help="cpu or cuda (default: best available)")
     p.set_defaults(func=cmd_train)
     p = toy_sub.add_parser("evaluate", help="the quality figures: oracle and zero-shot accuracies")

@@ -1,0 +1,121 @@
+"""How long the training recipe will take on this machine, before a long run starts.
+
+    seconds = estimate()           # {"data": s, "clip": s, ..., "total": s}; about a minute on 2 cores
+
+Machines of one nominal size differ by more than 2x (the model card's "Training recipe and
+time": 53 min on one 2-core machine, about 2 h 10 min on another), so the recorded time of the
+shipped run says little about this machine. Each stage's own code is run twice here, for a
+few steps and for a few more, on real world images at the recipe's batch sizes; the
+difference is the cost of a step, without the set-up both runs share. Per-item work (drawing
+the dataset, encoding its latents and text states) is timed on a slice and scaled.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+
+import torch
+
+from workbench.toyworld import models
+from workbench.toyworld.recipe import DATA_SEED_OFFSET, TrainConfig, draw_dataset
+from workbench.toyworld.world import ToyWorld
+
+BUDGET_SECONDS = 3_600  # the issue's budget for the CPU recipe
+
+
+def _per_step(run, few: int = 2, more: int = 6) -> float:
+    """Seconds per step of `run(steps)`, from the difference of two runs (set-up cancels), after
+    an untimed run that pays the process's one-time costs (kernel selection, memory growth)."""
+    run(1)
+    times = []
+    for steps in (few, more):
+        start = time.perf_counter()
+        run(steps)
+        times.append(time.perf_counter() - start)
+    return max(times[1] - times[0], 0.0) / (more - few)
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def estimate(config: TrainConfig | None = None, diffusion_config: models.DiffusionConfig | None = None,
+             device=None, sample: int = 512) -> dict[str, float]:
+    """Estimated seconds of each stage of `train(config=config)` on this machine, and "total".
+
+    Times the stages' own functions for a few steps each on `sample` world images; the group
+    pools of stages 2b and 2c are cut to a few groups, since drawing them is timed by count.
+    """
+    from workbench.toyworld.clip_stages import clip_tokens, refine_clip, train_clip, train_clip_on_modifiers
+    from workbench.toyworld.train import encode_latents, text_states, train_unet, train_vae
+
+    cfg = config or TrainConfig()
+    dcfg = diffusion_config or models.DiffusionConfig()
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cpu":
+        torch.set_num_threads(2)
+    n = min(sample, cfg.dataset_size)
+    # one process here (a slice this small is one chunk); the recipe draws in 2 processes
+    data_s = _timed(lambda: draw_dataset(DATA_SEED_OFFSET, n, workers=1, progress=False))
+    data_s /= min(2, os.cpu_count() or 1)
+    images, captions, shapes = draw_dataset(DATA_SEED_OFFSET, n, workers=1, progress=False)
+    tokens = clip_tokens(captions)
+    small = replace(cfg, refine_group_pool=max(cfg.refine_groups, 2), modifier_group_pool=max(cfg.modifier_groups, 2))
+    clip = train_clip(images, tokens, shapes, replace(small, clip_steps=1), 0, device, progress=False)
+
+    def clip_run(steps):
+        train_clip(images, tokens, shapes, replace(small, clip_steps=steps), 0, device, progress=False)
+
+    def refine_run(steps):
+        refine_clip(clip, images, tokens, shapes, replace(small, refine_steps=steps), 0, device, progress=False)
+
+    def modifier_run(steps):
+        train_clip_on_modifiers(clip, images, tokens, shapes, replace(small, modifier_steps=steps), 0, device,
+                                progress=False)
+
+    def vae_run(steps):
+        train_vae(images, replace(cfg, vae_steps=steps), dcfg, 0, device, progress=False)
+
+    vae = train_vae(images, replace(cfg, vae_steps=1), dcfg, 0, device, progress=False)
+    latents_s = _timed(lambda: encode_latents(vae, images, device=device, progress=False))
+    latents = encode_latents(vae, images, device=device, progress=False)
+    encoder = models.convert_text_tower(clip)
+    ids = models.build_tokenizer()(list(captions), padding="max_length", max_length=77, truncation=True,
+                                   return_tensors="pt").input_ids
+    states_s = _timed(lambda: text_states(encoder, ids, device=device, progress=False))
+    states = text_states(encoder, ids, device=device, progress=False)
+
+    def unet_run(steps):
+        train_unet(latents, states, states[0], replace(cfg, unet_steps=steps), dcfg, 0, device, progress=False)
+
+    scale, per_image = cfg.dataset_size / n, data_s / n
+    world = ToyWorld()  # the group pools of 2b and 2c are drawn like the dataset, image by image
+    shape_pool = cfg.refine_group_pool * len(world.shape_variants(0)) * per_image
+    modifier_pool = cfg.modifier_group_pool * len(world.modifier_variants(0)) * per_image
+    seconds = {
+        "data": data_s * scale,
+        "clip": cfg.clip_steps * _per_step(clip_run),
+        "clip_shape_groups": cfg.refine_steps * _per_step(refine_run) + shape_pool if cfg.refine_steps else 0.0,
+        "clip_modifier_groups": (cfg.modifier_steps * _per_step(modifier_run) + modifier_pool
+                                 if cfg.modifier_steps else 0.0),
+        "vae": cfg.vae_steps * _per_step(vae_run) + latents_s * scale,
+        "unet": cfg.unet_steps * _per_step(unet_run) + states_s * scale,
+    }
+    seconds["total"] = sum(seconds.values())
+    return {k: round(v, 1) for k, v in seconds.items()}
+
+
+def report(seconds: dict[str, float], budget: float = BUDGET_SECONDS) -> str:
+    """The estimate as lines a person reads, with a warning when it is over the budget."""
+    lines = [f"  {k:22} {v / 60:6.1f} min" for k, v in seconds.items() if k != "total"]
+    total = seconds["total"]
+    lines.append(f"  {'total':22} {total / 60:6.1f} min (budget {budget / 60:.0f} min)")
+    if total > budget:
+        lines.append(f"this machine is too slow for the {budget / 60:.0f}-minute budget: train on an idle machine "
+                     "with faster cores, or on a GPU (--device cuda)")
+    return "\n".join(["estimated training time on this machine (idle; other busy processes slow it badly):",
+                      *lines])
