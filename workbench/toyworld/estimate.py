@@ -12,7 +12,7 @@ the dataset, encoding its latents and text states) is timed on a slice and scale
 It is a rough figure: checked on one machine, the whole recipe came out at 122 and 131 min in
 two runs against about 130 from stage times measured there. The CLIP stages cut captions to
 the longest one drawn, and a slice draws shorter ones, so their steps come out cheap (stage 2b
-190-240 s against 308 s measured).
+190 s against 308 s measured).
 """
 
 from __future__ import annotations
