@@ -21,8 +21,6 @@ import os
 import time
 from dataclasses import replace
 
-import torch
-
 from workbench.toyworld import models
 from workbench.toyworld.recipe import DATA_SEED_OFFSET, TrainConfig, draw_dataset
 from workbench.toyworld.world import ToyWorld
@@ -30,22 +28,19 @@ from workbench.toyworld.world import ToyWorld
 BUDGET_SECONDS = 3_600  # the issue's budget for the CPU recipe
 
 
+def _timed(fn):
+    """(fn(), its wall time in seconds)."""
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
 def _per_step(run, few: int = 2, more: int = 6) -> float:
     """Seconds per step of `run(steps)`, from the difference of two runs (set-up cancels), after
     an untimed run that pays the process's one-time costs (kernel selection, memory growth)."""
     run(1)
-    times = []
-    for steps in (few, more):
-        start = time.perf_counter()
-        run(steps)
-        times.append(time.perf_counter() - start)
-    return max(times[1] - times[0], 0.0) / (more - few)
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    (_, short), (_, long) = _timed(lambda: run(few)), _timed(lambda: run(more))
+    return max(long - short, 0.0) / (more - few)
 
 
 def estimate(config: TrainConfig | None = None, diffusion_config: models.DiffusionConfig | None = None,
@@ -56,18 +51,23 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
     pools of stages 2b and 2c are cut to a few groups, since drawing them is timed by count.
     """
     from workbench.toyworld.clip_stages import clip_tokens, refine_clip, train_clip, train_clip_on_modifiers
-    from workbench.toyworld.train import encode_latents, text_states, train_unet, train_vae
+    from workbench.toyworld.train import (
+        caption_ids,
+        encode_latents,
+        text_states,
+        train_unet,
+        train_vae,
+        training_device,
+    )
 
     cfg = config or TrainConfig()
     dcfg = diffusion_config or models.DiffusionConfig()
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cpu":
-        torch.set_num_threads(2)
+    device = training_device(device)
     n = min(sample, cfg.dataset_size)
     # one process here (a slice this small is one chunk); the recipe draws in 2 processes
-    data_s = _timed(lambda: draw_dataset(DATA_SEED_OFFSET, n, workers=1, progress=False))
+    (images, captions, shapes), data_s = _timed(lambda: draw_dataset(DATA_SEED_OFFSET, n, workers=1,
+                                                                      progress=False))
     data_s /= min(2, os.cpu_count() or 1)
-    images, captions, shapes = draw_dataset(DATA_SEED_OFFSET, n, workers=1, progress=False)
     tokens = clip_tokens(captions)
     small = replace(cfg, refine_group_pool=max(cfg.refine_groups, 2), modifier_group_pool=max(cfg.modifier_groups, 2))
     clip = train_clip(images, tokens, shapes, replace(small, clip_steps=1), 0, device, progress=False)
@@ -86,13 +86,9 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
         train_vae(images, replace(cfg, vae_steps=steps), dcfg, 0, device, progress=False)
 
     vae = train_vae(images, replace(cfg, vae_steps=1), dcfg, 0, device, progress=False)
-    latents_s = _timed(lambda: encode_latents(vae, images, device=device, progress=False))
-    latents = encode_latents(vae, images, device=device, progress=False)
-    encoder = models.convert_text_tower(clip)
-    ids = models.build_tokenizer()(list(captions), padding="max_length", max_length=77, truncation=True,
-                                   return_tensors="pt").input_ids
-    states_s = _timed(lambda: text_states(encoder, ids, device=device, progress=False))
-    states = text_states(encoder, ids, device=device, progress=False)
+    latents, latents_s = _timed(lambda: encode_latents(vae, images, device=device, progress=False))
+    encoder, ids = models.convert_text_tower(clip), caption_ids(models.build_tokenizer(), captions)
+    states, states_s = _timed(lambda: text_states(encoder, ids, device=device, progress=False))
 
     def unet_run(steps):
         train_unet(latents, states, states[0], replace(cfg, unet_steps=steps), dcfg, 0, device, progress=False)

@@ -156,6 +156,22 @@ def train_unet(latents, cond_states, uncond_state, cfg: TrainConfig, dcfg: model
 # ---------------------------------------------------------------------------------------------
 
 
+def training_device(device=None) -> torch.device:
+    """The device to train on (default: CUDA when there is one); on the CPU, the 2 threads the
+    recipe is timed with."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cpu":
+        torch.set_num_threads(2)
+    return device
+
+
+def caption_ids(tokenizer, texts) -> torch.Tensor:
+    """The pipeline tokenizer's ids of `texts`, padded to its full context, as the pipeline
+    encodes prompts: (N, 77)."""
+    return tokenizer(list(texts), padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt").input_ids
+
+
 def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, device=None,
           config: TrainConfig | None = None,
           diffusion_config: models.DiffusionConfig | None = None,
@@ -170,9 +186,7 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
     `out_dir/training.json`.
     """
     out = Path(out_dir)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cpu":
-        torch.set_num_threads(2)
+    device = training_device(device)
     cfg = config or (TrainConfig.quick() if quick else TrainConfig())
     dcfg = diffusion_config or models.DiffusionConfig()
     times = {}
@@ -218,13 +232,8 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
     # 4. UNet on the frozen, converted text tower
     t0 = time.time()
     tokenizer = models.build_tokenizer()
-
-    def tokenize(texts):
-        return tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length,
-                         truncation=True, return_tensors="pt").input_ids
-
-    cond_states = text_states(text_encoder, tokenize(captions), device=device, progress=progress)
-    uncond_state = text_states(text_encoder, tokenize([""]), device=device, progress=False)[0]
+    cond_states = text_states(text_encoder, caption_ids(tokenizer, captions), device=device, progress=progress)
+    uncond_state = text_states(text_encoder, caption_ids(tokenizer, [""]), device=device, progress=False)[0]
     models.save_clip(clip, out / "clip")
 
     def save(unet, step=None):  # the pipeline folder; also a checkpoint while the UNet trains
