@@ -98,8 +98,8 @@ class BiasProbe:
     seeds: Sequence[int] = tuple(range(100))
     template: str = TEMPLATES[0]
     adjective_template: str = TEMPLATES[1]
-    steps: int = 25
-    guidance: float = 7.5
+    steps: int | None = None  # None: the model's default
+    guidance: float | None = None  # None: the model's default
     cells: list[Cell] = field(default_factory=list)
 
     def prompts(self) -> list[tuple[str, str | None, str]]:

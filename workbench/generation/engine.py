@@ -94,10 +94,18 @@ class ImageGenerator:
     def vae_scale(self) -> int:
         return int(getattr(self.pipeline, "vae_scale_factor", 8))
 
-    def requests(self, prompt, seeds="0-8", *, steps: int = 25, guidance: float = 7.5, width: int | None = None,
-                 height: int | None = None, negative_prompt: str | None = None, variation_seed: int | None = None,
-                 variation_strength: float = 0.0) -> list[GenerationRequest]:
-        """Requests for one prompt (text or a Composition) over seeds (`"0-8"`, a list, or an int)."""
+    @property
+    def defaults(self):
+        """The steps and guidance the model is made for (see `defaults.py`); what `requests` uses unless told."""
+        return self.model.defaults
+
+    def requests(self, prompt, seeds="0-8", *, steps: int | None = None, guidance: float | None = None,
+                 width: int | None = None, height: int | None = None, negative_prompt: str | None = None,
+                 variation_seed: int | None = None, variation_strength: float = 0.0) -> list[GenerationRequest]:
+        """Requests for one prompt (text or a Composition) over seeds (`"0-8"`, a list, or an int).
+
+        Steps and guidance left as None are the model's defaults; the requests hold the values used.
+        """
         modifiers: tuple = ()
         if hasattr(prompt, "modifiers"):  # a Composition: keep what it applied
             modifiers = tuple((m.category, m.id) for m in prompt.modifiers)
@@ -106,8 +114,9 @@ class ImageGenerator:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("prompt is empty; describe the image, or compose one with workbench.prompts.compose")
         size = self.native_size
+        steps, guidance = self.defaults.resolve(steps, guidance)
         return [GenerationRequest(model=self.model.name, prompt=prompt, negative_prompt=negative_prompt or "",
-                                  seed=seed, steps=steps, guidance=float(guidance), width=width or size,
+                                  seed=seed, steps=steps, guidance=guidance, width=width or size,
                                   height=height or size, scheduler=type(self.pipeline.scheduler).__name__,
                                   variation_seed=variation_seed, variation_strength=float(variation_strength),
                                   modifiers=modifiers)

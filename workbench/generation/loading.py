@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from workbench.generation.defaults import GenerationDefaults, read_defaults
 
 TOY_WORLD = "toyworld"  # the name the embedded model is recorded under
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
@@ -39,6 +41,7 @@ class LoadedModel:
     hash: str  # sha256 over the weight files (first 16 hex digits), "" when unknown
     device: str
     dtype: str
+    defaults: GenerationDefaults = field(default_factory=GenerationDefaults)  # steps, guidance it is made for
 
 
 def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
@@ -135,6 +138,7 @@ def load_model(model: str | os.PathLike | None = None, *, device: str | None = N
         path = PIPELINE_DIR
     else:
         path = Path(name).expanduser()
+    defaults = read_defaults(path) if path.is_dir() else GenerationDefaults()  # a bad file stops us before the slow part
     if path.is_dir():
         pipeline = _from_folder(path, torch_dtype)
         weights = [p for p in path.rglob("*") if p.suffix in (".safetensors", ".bin")]
@@ -148,7 +152,7 @@ def load_model(model: str | os.PathLike | None = None, *, device: str | None = N
         raise ModelNotFoundError(f"no model at {name!r}: not a file, not a folder and not a hub id like 'org/name'")
     pipeline = pipeline.to(device)
     pipeline.set_progress_bar_config(disable=True)  # we show our own progress over whole runs
-    return LoadedModel(pipeline, name, weights_hash(weights), device, dtype)
+    return LoadedModel(pipeline, name, weights_hash(weights), device, dtype, defaults)
 
 
 def model_config_summary(pipeline) -> dict:

@@ -63,14 +63,18 @@ def rerank(generator, clip, prompt, n: int = 32, keep: int = 8, first_seed: int 
     return Reranked(ranked[:keep], ranked[keep:], text)
 
 
-def filmstrip(generator, prompt, seed: int = 0, steps: int = 25, at: Sequence[int] | None = None,
-              guidance: float = 7.5) -> list[tuple[int, Image.Image]]:
-    """(step, predicted clean image) pairs at the chosen steps (default: 8 evenly spaced), noise to picture."""
+def filmstrip(generator, prompt, seed: int = 0, steps: int | None = None, at: Sequence[int] | None = None,
+              guidance: float | None = None) -> list[tuple[int, Image.Image]]:
+    """(step, predicted clean image) pairs at the chosen steps (default: 8 evenly spaced), noise to picture.
+
+    Steps and guidance left as None are the model's defaults.
+    """
     import torch
 
     from workbench.generation.engine import ImageGenerator
 
     pipe = generator.pipeline
+    steps, guidance = generator.defaults.resolve(steps, guidance)
     at = sorted(set(at if at is not None else [round(i * (steps - 1) / 7) for i in range(8)]))
     if not at or at[0] < 0 or at[-1] >= steps:
         raise ValueError(f"filmstrip steps must be between 0 and {steps - 1}, got {list(at)}")

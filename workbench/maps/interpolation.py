@@ -52,9 +52,13 @@ def _steps(n: int) -> np.ndarray:
     return np.linspace(0.0, 1.0, int(n))
 
 
-def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, n: int = 7, *, steps: int = 25,
-                        guidance: float = 7.5, negative_prompt: str = "", size: int | None = None) -> Strip:
-    """Frames from prompt_a to prompt_b: same starting noise, slerped text conditioning."""
+def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, n: int = 7, *,
+                        steps: int | None = None, guidance: float | None = None, negative_prompt: str = "",
+                        size: int | None = None) -> Strip:
+    """Frames from prompt_a to prompt_b: same starting noise, slerped text conditioning.
+
+    Steps and guidance left as None are the model's defaults.
+    """
     import torch
 
     # 1. Check inputs
@@ -63,6 +67,7 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError(f"{name} is empty; give the two prompts to walk between")
     seed = check_seed(seed)
+    steps, guidance = generator.defaults.resolve(steps, guidance)
     pipe = generator.pipeline
     if not hasattr(pipe, "encode_prompt"):
         raise ValueError(f"prompt interpolation needs a pipeline with a text encoder (encode_prompt), such as "

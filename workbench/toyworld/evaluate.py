@@ -38,7 +38,6 @@ from workbench.toyworld.world import ToyWorld
 REAL_SEED = 777_777  # world seed of held-out real images (training uses 1000 + train seed)
 PROBE_SEED = 777_778  # world seed of the linear probe's training images
 PROMPT_SEED = 31_337  # eval_prompts seed
-DEFAULT_GUIDANCE = 5.0
 BARS = {  # the issue's quality bars
     "oracle_colour": 0.90, "oracle_shape": 0.80, "oracle_background": 0.90,
     "generated_modifier_per_category": 0.70,
@@ -60,7 +59,8 @@ def initial_latents(pipe, seeds) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(pipe, prompts, seeds, steps=25, guidance=DEFAULT_GUIDANCE, batch_size=18) -> np.ndarray:
+def generate(pipe, prompts, seeds, steps=models.INFERENCE_STEPS, guidance=models.INFERENCE_GUIDANCE,
+             batch_size=18) -> np.ndarray:
     """uint8 (N, H, W, 3) images, one per (prompt, seed)."""
     if len(prompts) != len(seeds):
         raise ValueError(f"generate needs one seed per prompt, got {len(prompts)} prompts and {len(seeds)} seeds")
@@ -148,10 +148,14 @@ def _acc(hits) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def evaluate(model_dir=None, n_prompts: int = 300, steps: int = 25, guidance: float = DEFAULT_GUIDANCE,
+def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, guidance: float | None = None,
              quick: bool = False, seeds_per_prompt: int = 2, n_real: int = 2000,
              progress: bool = False) -> dict:
-    """Measure the quality figures of a model folder (default: the shipped model)."""
+    """Measure the quality figures of a model folder (default: the shipped model).
+
+    Steps and guidance left as None are the model's own (its `generation_config.json`).
+    """
+    from workbench.generation.defaults import read_defaults
     from workbench.toyworld.oracle import Oracle
 
     torch.set_num_threads(2)
@@ -167,6 +171,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int = 25, guidance: fl
     takes_mods = "modifiers" in inspect.signature(oracle.read).parameters
     read = (lambda img, mods: oracle.read(img, modifiers=mods)) if takes_mods else \
         (lambda img, mods: oracle.read(img))
+    steps, guidance = read_defaults(root / "pipeline").resolve(steps, guidance)
     pipe = models.load_pipeline(root / "pipeline")
     clip, _ = models.load_clip(root / "clip" / "open_clip_model.safetensors")
     zs = ZeroShot(clip)
@@ -309,8 +314,8 @@ def main(argv=None):  # python -m workbench.toyworld.evaluate [--model DIR] [--j
     p = argparse.ArgumentParser(description="Measure the toy-world model's quality figures.")
     p.add_argument("--model", default=None)
     p.add_argument("--prompts", type=int, default=300)
-    p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--guidance", type=float)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)

@@ -25,6 +25,13 @@ def reproduce_snippet(record) -> str:
             f"image = gen.generate(gen.requests({', '.join(args)}))[0].image")
 
 
+def _defaults(model, generator):
+    """The model's own steps and guidance, read from its folder without loading it (see defaults.py)."""
+    from workbench.generation.defaults import defaults_for
+
+    return defaults_for(generator.model if generator is not None else model)
+
+
 class _Observable:
     def __init__(self):
         self._observers: list[Callable] = []
@@ -52,10 +59,11 @@ class _Observable:
 class VariationGridState(_Observable):
     """Seeded variations of a prompt or Composition; click a cell to see its record."""
 
-    def __init__(self, prompt=None, seeds="0-8", steps: int = 25, guidance: float = 7.5, *, model=None,
-                 store=None, generator=None):
+    def __init__(self, prompt=None, seeds="0-8", steps: int | None = None, guidance: float | None = None, *,
+                 model=None, store=None, generator=None):
         super().__init__()
-        self.prompt, self.seeds, self.steps, self.guidance = prompt, seeds, steps, guidance
+        self.prompt, self.seeds = prompt, seeds
+        self.steps, self.guidance = _defaults(model, generator).resolve(steps, guidance)
         self.model, self.store, self.generator = model, store, generator
         self.grid = None
         self.selected: int | None = None
@@ -97,13 +105,15 @@ class VariationGridState(_Observable):
 class ModifierComparisonState(_Observable):
     """One row per picked modifier of a category (plus the baseline), the same seeds in every row."""
 
-    def __init__(self, subject: str = "", category: str = "render_engines", values=(), seeds="0-3", steps: int = 25,
-                 guidance: float = 7.5, *, base_tags=(), model=None, store=None, generator=None, library=None):
+    def __init__(self, subject: str = "", category: str = "render_engines", values=(), seeds="0-3",
+                 steps: int | None = None, guidance: float | None = None, *, base_tags=(), model=None, store=None,
+                 generator=None, library=None):
         super().__init__()
         from workbench.prompts.compose import default_library
 
         self.library = library or default_library()
-        self.subject, self.seeds, self.steps, self.guidance = subject, seeds, steps, guidance
+        self.subject, self.seeds = subject, seeds
+        self.steps, self.guidance = _defaults(model, generator).resolve(steps, guidance)
         self.base_tags = list(base_tags)
         self.model, self.store, self.generator = model, store, generator
         self.category, self.values = category, list(values)

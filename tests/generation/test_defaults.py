@@ -1,0 +1,88 @@
+"""A model's own steps and guidance (generation_config.json): read, used unless told, recorded."""
+
+import json
+import shutil
+
+import pytest
+
+from workbench.cli import main
+from workbench.datafile import DataFileError
+from workbench.generation.defaults import FILE, GenerationDefaults, defaults_for, read_defaults, write_defaults
+from workbench.generation.engine import ImageGenerator
+from workbench.generation.loading import load_model
+
+
+@pytest.fixture(scope="module")
+def model_with_defaults(tiny_model_dir, tmp_path_factory):
+    """The tiny model, copied, with its own defaults: 3 steps at guidance 2.5."""
+    folder = tmp_path_factory.mktemp("tiny-with-defaults") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    write_defaults(folder, steps=3, guidance=2.5)
+    return folder
+
+
+def test_a_folder_without_the_file_gets_the_workbench_defaults(tiny_model, tiny_model_dir):
+    assert read_defaults(tiny_model_dir) == GenerationDefaults(25, 7.5, "")
+    assert tiny_model.defaults == GenerationDefaults(25, 7.5, "")
+    request = ImageGenerator(tiny_model, progress=False).requests("a red circle", seeds=0)[0]
+    assert (request.steps, request.guidance) == (25, 7.5)
+
+
+def test_requests_use_the_model_defaults_unless_told(model_with_defaults):
+    gen = ImageGenerator(load_model(model_with_defaults, device="cpu"), progress=False)
+    assert (gen.defaults.steps, gen.defaults.guidance) == (3, 2.5)
+    assert gen.defaults.source.endswith(FILE)
+    default, told = gen.requests("a red circle", seeds=0)[0], gen.requests("a red circle", seeds=0, guidance=9.0)[0]
+    assert (default.steps, default.guidance) == (3, 2.5)
+    assert (told.steps, told.guidance) == (3, 9.0)
+    # The request holds the value used, so it is the same image (and store key) as asking for it outright
+    explicit = gen.requests("a red circle", seeds=0, steps=3, guidance=2.5)[0]
+    assert default.key("h") == explicit.key("h") != told.key("h")
+
+
+def test_widgets_and_cli_start_from_the_model_defaults(model_with_defaults, tmp_path, capsys):
+    from workbench.widgets.generation_state import ModifierComparisonState, VariationGridState
+
+    assert (VariationGridState(model=str(model_with_defaults)).guidance, VariationGridState().guidance) == (2.5, 5.0)
+    state = ModifierComparisonState("a red circle", model=str(model_with_defaults), steps=7)
+    assert (state.steps, state.guidance) == (7, 2.5)
+    assert main(["generate", "a red circle", "--seeds", "0", "--out", str(tmp_path), "--model",
+                 str(model_with_defaults), "--json"]) == 0
+    capsys.readouterr()
+    from workbench.store.catalogue import RunStore
+
+    (stored,) = RunStore(tmp_path / "store").images()
+    assert (stored.record.request.steps, stored.record.request.guidance) == (3, 2.5)
+
+
+def test_the_shipped_model_carries_the_guidance_it_is_evaluated_at():
+    from workbench.toyworld import models
+
+    assert defaults_for() == defaults_for("toyworld")
+    assert (defaults_for().steps, defaults_for().guidance) == (models.INFERENCE_STEPS, models.INFERENCE_GUIDANCE)
+    assert defaults_for("org/some-hub-id") == GenerationDefaults()
+
+
+BAD_FILES = [
+    ("unknown key", '{\n  "guidance_scale": 5,\n  "cfg": 7\n}', 3, r"unknown key 'cfg'.*guidance_scale"),
+    ("negative guidance", '{\n  "guidance_scale": -1\n}', 2, r"guidance_scale must be a number of 0 or more"),
+    ("guidance as text", '{"guidance_scale": "high"}', 1, r"guidance_scale must be a number"),
+    ("fractional steps", '{\n\n  "num_inference_steps": 2.5\n}', 3, r"num_inference_steps must be a whole number"),
+    ("zero steps", '{"num_inference_steps": 0}', 1, r"from 1 to 1000"),
+    ("not JSON", '{\n  "guidance_scale": 5,,\n}', 2, r"not valid YAML"),
+    ("a list, not an object", '[5, 25]', 1, r"top level must be a mapping"),
+]
+
+
+@pytest.mark.parametrize("text,line,pattern", [c[1:] for c in BAD_FILES], ids=[c[0] for c in BAD_FILES])
+def test_bad_defaults_file_names_file_and_line_and_stops_the_load(tmp_path, text, line, pattern):
+    (tmp_path / FILE).write_text(text)
+    with pytest.raises(DataFileError, match=pattern) as err:
+        load_model(tmp_path, device="cpu")  # before the folder is even looked at as a model
+    assert (err.value.path, err.value.line) == (str(tmp_path / FILE), line)
+
+
+def test_written_defaults_read_back(tmp_path):
+    path = write_defaults(tmp_path, 30, 4)
+    assert json.loads(path.read_text()) == {"num_inference_steps": 30, "guidance_scale": 4.0}
+    assert read_defaults(tmp_path) == GenerationDefaults(30, 4.0, str(path))
