@@ -84,3 +84,16 @@ def test_variation_seed_moves_the_image_gradually(gen):
     far = pixels(gen.generate(gen.requests("a red circle", seeds=1, steps=2, variation_seed=9,
                                            variation_strength=0.9))[0]).astype(float)
     assert 0 < np.abs(base - near).mean() < np.abs(base - far).mean()
+
+
+def test_another_precision_is_not_served_the_stored_image(tiny_model, tiny_model_dir, tmp_path):
+    from workbench.generation.loading import load_model
+
+    full = ImageGenerator(tiny_model, store=tmp_path / "s", progress=False)
+    half = ImageGenerator(load_model(tiny_model_dir, device="cpu", dtype="bfloat16"), store=tmp_path / "s",
+                          progress=False)
+    made = full.generate(full.requests("a red circle", seeds=0, steps=2))[0]
+    other = half.generate(half.requests("a red circle", seeds=0, steps=2))[0]
+    assert not other.cached and (made.record.dtype, other.record.dtype) == ("float32", "bfloat16")
+    assert len(full.store) == 2 and other.path != made.path
+    assert half.generate(half.requests("a red circle", seeds=0, steps=2))[0].cached

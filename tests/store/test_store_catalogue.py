@@ -1,5 +1,6 @@
 """The run store: content addressing, no lost images (interrupts, kills, two kernels), repair."""
 
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -73,6 +74,15 @@ def test_the_key_holds_what_decides_the_pixels():
         assert changed.key("h") != base.key("h")
     assert base.key("h") != base.key("other-weights")
     assert re.fullmatch(r"[0-9a-f]{64}", base.key())
+
+
+def test_the_key_holds_the_precision_and_keeps_float32_keys_of_older_stores():
+    base = make_request(1)
+    # this request's key before the precision was part of it: stores made then must still be served
+    assert base.key("h") == base.key("h", "float32") == "7fe1f89f9a84b4b6b55cc51c989018e6dc20a484436ee3f8741ede2a5e263d03"
+    assert len({base.key("h"), base.key("h", "float16"), base.key("h", "bfloat16")}) == 3
+    half = dataclasses.replace(make_record(1), dtype="float16")
+    assert half.key == base.key("9f" * 32, "float16") != make_record(1).key == base.key("9f" * 32)
 
 
 def test_request_and_record_json_round_trip():

@@ -170,7 +170,7 @@ class ImageGenerator:
     def _cached(self, req: GenerationRequest) -> GeneratedImage | None:
         if self.store is None:
             return None
-        stored = self.store.get(req.key(self.model.hash))
+        stored = self.store.get(req.key(self.model.hash, self.model.dtype))
         if stored is None:
             return None
         return GeneratedImage(stored.record, stored.image(), stored.path, cached=True)

@@ -66,10 +66,15 @@ class GenerationRequest:
             ) from None
         object.__setattr__(self, "modifiers", mods)
 
-    def key(self, model_hash: str = "") -> str:
+    def key(self, model_hash: str = "", dtype: str = "") -> str:
         """The content address: sha256 hex of a canonical JSON of what decides the pixels.
 
         `model_hash` identifies the weights; without one the model's name stands in for it.
+        `dtype` is the precision they ran in: float16 gives another image than float32, so a
+        float16 run must not be served a float32 image. float32 (or "", unknown) is left out,
+        which keeps the keys of stores made before the precision was part of the key; those
+        ran in float32 on the CPU. The device is not part of the key: the same request made
+        on another device is served from the store, and its record says where it was made.
         A variation seed at strength 0 does not change the noise, so it does not change the key.
         Modifiers are not part of the key: they already shaped the prompt.
         """
@@ -88,6 +93,8 @@ class GenerationRequest:
             "variation_seed": int(self.variation_seed) if varies else None,
             "variation_strength": float(self.variation_strength) if varies else 0.0,
         }
+        if dtype not in ("", "float32"):
+            canonical["dtype"] = dtype
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -133,8 +140,8 @@ class ImageRecord:
 
     @property
     def key(self) -> str:
-        """The request's content address under this record's model hash."""
-        return self.request.key(self.model_hash)
+        """The request's content address under this record's model hash and precision."""
+        return self.request.key(self.model_hash, self.dtype)
 
     def to_dict(self) -> dict:
         data = {"schema": RECORD_SCHEMA, "request": self.request.to_dict()}
