@@ -1,7 +1,9 @@
 """Generation figures (issue 4), as ratios against bare diffusers in the same run.
 
-1. Our 9-image grid (per-image CPU noise, records, grid) against one bare pipeline call with the
-   same model, prompt, seeds and steps. Target: overhead <= 3 %. With a store, PNG writes are extra.
+1. Our 9-image grid (per-image CPU noise, batch-invariant layers on the CPU, records, grid) against
+   one bare pipeline call with the same model as diffusers loads it, prompt, seeds and steps.
+   Target: overhead <= 3 %. With a store, PNG writes are extra. Beside it, the same grid on the
+   plain layers: what batch invariance (`workbench/generation/batch_invariance.py`) costs.
 2. 9 seeds in one batched call against 9 single calls (GPU target >= 1.5x; on CPU reported).
 3. An identical request served from the store against generating it. Target >= 100x.
 4. The model's FLOPs per image in that grid (`torch.utils.flop_counter`: matmuls, convolutions,
@@ -18,7 +20,7 @@ import argparse
 import tempfile
 import time
 
-from common import record, timeit
+from common import record, timeit, timeit_interleaved
 
 PROMPT = "a red star on a light blue background, octane render"
 SEEDS = list(range(9))
@@ -40,15 +42,19 @@ def main(model=None, big=False, steps=25, guidance=7.5):
     from workbench.generation.loading import load_model
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    loaded = load_model(model)
-    pipe = loaded.pipeline
+    loaded = load_model(model)  # as the workbench runs it: batch-invariant layers on the CPU
+    plain = load_model(model, batch_invariant=False)  # the layers diffusers loads
+    pipe = plain.pipeline
     ours = ImageGenerator(loaded, store=None, progress=False)
+    ours_plain = ImageGenerator(plain, store=None, progress=False)
     size = ours.native_size
     rows = []
 
     # 1. grid overhead against a bare pipeline call, interleaved so drift hits both alike
-    t_bare = timeit(lambda: bare_call(pipe, steps, guidance, size), repeat=5)
-    t_ours = timeit(lambda: variation_grid(ours, PROMPT, SEEDS, steps=steps, guidance=guidance).image(), repeat=5)
+    t_bare, t_ours, t_plain = timeit_interleaved(
+        lambda: bare_call(pipe, steps, guidance, size),
+        lambda: variation_grid(ours, PROMPT, SEEDS, steps=steps, guidance=guidance).image(),
+        lambda: variation_grid(ours_plain, PROMPT, SEEDS, steps=steps, guidance=guidance).image(), repeat=7)
     with tempfile.TemporaryDirectory() as tmp:
         stored = ImageGenerator(loaded, store=f"{tmp}/store", progress=False)
 
@@ -61,6 +67,9 @@ def main(model=None, big=False, steps=25, guidance=7.5):
                      "overhead_pct": 100 * (t_ours / t_bare - 1), "with_store_s": t_store,
                      "store_overhead_pct": 100 * (t_store / t_bare - 1), "target_pct": 3.0, "model": loaded.name,
                      "steps": steps, "device": loaded.device})
+        rows.append({"what": "9-image grid: batch-invariant layers vs the plain ones", "invariant_s": t_ours,
+                     "plain_s": t_plain, "cost_pct": 100 * (t_ours / t_plain - 1), "device": loaded.device,
+                     "batch_invariant_layers": loaded.device == "cpu"})
 
         # 2. batched against single calls
         single = ImageGenerator(loaded, store=None, max_batch=1, progress=False)

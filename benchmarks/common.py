@@ -31,6 +31,23 @@ def timeit(fn, repeat: int = 5, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def timeit_interleaved(*fns, repeat: int = 5, warmup: int = 1) -> list[float]:
+    """Median wall time of each of `fns`, run in turn (a, b, c, then c, b, a, ...) so that the
+    machine's drift, and whatever one run leaves behind for the next, hits all of them alike;
+    ratios between them are what is worth reading."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for i in range(repeat):
+        order = list(range(len(fns)))
+        for k in order if i % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            fns[k]()
+            times[k].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
 def fresh_process_seconds(code: str, repeat: int = 5) -> float:
     """Median wall time of running `python -c code` in a new process."""
     times = []

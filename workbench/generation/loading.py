@@ -8,7 +8,9 @@
 Device and dtype default to what the machine does well: CUDA with float16 (bfloat16 where
 supported), Apple MPS with float16, else CPU with float32; both can be overridden.
 Pickle checkpoints (.ckpt, .bin, .pt) can run code when loaded, so they are refused unless
-the caller passes `trust_pickle=True`. A model's own safety checker is kept.
+the caller passes `trust_pickle=True`. A model's own safety checker is kept. On the CPU, a
+few layer classes are swapped for ones whose sums do not depend on the batch, so that a seed
+gives the same pixels alone or in a grid (`batch_invariance.py`).
 """
 
 from __future__ import annotations
@@ -122,8 +124,13 @@ def _from_hub(model_id: str, torch_dtype):
 
 
 def load_model(model: str | os.PathLike | None = None, *, device: str | None = None, dtype: str | None = None,
-               trust_pickle: bool = False, config: str | None = None) -> LoadedModel:
-    """Load any diffusers text-to-image model; `None` or "toyworld" is the embedded toy-world model."""
+               trust_pickle: bool = False, config: str | None = None,
+               batch_invariant: bool | None = None) -> LoadedModel:
+    """Load any diffusers text-to-image model; `None` or "toyworld" is the embedded toy-world model.
+
+    `batch_invariant` (default: on the CPU) swaps in layers whose arithmetic does not depend on
+    the batch (`batch_invariance.py`), so an image is bit for bit the same alone or in a grid.
+    """
     import torch
 
     device, dtype = pick_device(device, dtype)
@@ -151,6 +158,10 @@ def load_model(model: str | os.PathLike | None = None, *, device: str | None = N
     else:
         raise ModelNotFoundError(f"no model at {name!r}: not a file, not a folder and not a hub id like 'org/name'")
     pipeline = pipeline.to(device)
+    if batch_invariant if batch_invariant is not None else device == "cpu":
+        from workbench.generation.batch_invariance import make_pipeline_batch_invariant
+
+        make_pipeline_batch_invariant(pipeline)
     pipeline.set_progress_bar_config(disable=True)  # we show our own progress over whole runs
     return LoadedModel(pipeline, name, weights_hash(weights), device, dtype, defaults)
 

@@ -155,6 +155,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
 
     Steps and guidance left as None are the model's own (its `generation_config.json`).
     """
+    from workbench.generation.batch_invariance import make_pipeline_batch_invariant
     from workbench.generation.defaults import read_defaults
     from workbench.toyworld.oracle import Oracle
 
@@ -173,6 +174,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         (lambda img, mods: oracle.read(img))
     steps, guidance = read_defaults(root / "pipeline").resolve(steps, guidance)
     pipe = models.load_pipeline(root / "pipeline")
+    make_pipeline_batch_invariant(pipe)  # as the workbench runs it on the CPU: a seed's image is its own
     clip, _ = models.load_clip(root / "clip" / "open_clip_model.safetensors")
     zs = ZeroShot(clip)
     t_start = time.time()
