@@ -18,9 +18,10 @@ So inside a Jupyter kernel, where the frontend usually shares the machine, gener
 CLIP embedding on the CPU leave one core free. Scripts and the command line keep PyTorch's setting. Set
 `WORKBENCH_THREADS` to choose (`OMP_NUM_THREADS` also turns the automatic choice off).
 
-The thread count can change a few pixel values by one level (0.006 % of them on the toy
-model, 1 thread against 2): the same request made in a notebook and by a script may differ
-by that much, as it may between machines with different core counts.
+With PyTorch's plain layers the thread count changed a few pixel values by one level (6 of
+54 toy-model images, 1 thread against 2). With the batch-invariant layers the workbench loads
+on the CPU (`generation/batch_invariance.py`) the same 54 images were identical, so a notebook
+and a script make the same image; other core counts and other CPUs are not promised that.
 """
 
 from __future__ import annotations
