@@ -186,14 +186,16 @@ def planted_check(probe: BiasProbe, planted: dict[str, dict[str, float]], value:
     return out
 
 
-def toy_world_check(generator, seeds=range(400), guidance: float = 1.0, steps: int = 25, value: str = "blue",
-                    tolerance: float = 0.05, roles: Sequence[str] | None = None) -> tuple[BiasProbe, list[dict]]:
+def toy_world_check(generator, seeds=range(400), guidance: float | None = 1.0, steps: int | None = None,
+                    value: str = "blue", tolerance: float = 0.05,
+                    roles: Sequence[str] | None = None) -> tuple[BiasProbe, list[dict]]:
     """Validate the probe where the truth is known: every toy-world role, read by the pixel oracle,
     against the rates planted in the training data (vocabulary.yaml).
 
     At `guidance` 1 the model samples the distribution it learnt, which is what the planted rates
     describe; classifier-free guidance above 1 sharpens it towards the commoner colour, so there
     the probe measures the guided model, not the world (run both and compare: that is the lesson).
+    `guidance` or `steps` None is the model's default.
     400 seeds give a 95 % interval of about +-5 points at a rate of 50 %. Each row of the result
     is `planted_check`'s, plus `unreadable`, the share of images whose figure the oracle read as
     neither colour (left out of the rate).

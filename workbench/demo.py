@@ -142,14 +142,16 @@ def step_bias(out: Path) -> str:
     from workbench.bias import toy_world_check
 
     gen = _generator(out)
-    probe, checked = toy_world_check(gen, seeds=range(40), guidance=7.5, roles=["doctor", "nurse", "teacher"])
+    probe, checked = toy_world_check(gen, seeds=range(40), roles=["doctor", "nurse", "teacher"])
     rows = "".join(f"<tr><td>{html.escape(c['role'])}</td><td>{c['planted']:.0%}</td><td>{c['measured']:.0%} "
                    f"[{c['low']:.0%}, {c['high']:.0%}]</td></tr>" for c in checked)
     chart = out / "bias.html"
     probe.figure("blue").write_html(chart, include_plotlyjs=True, full_html=True)  # offline: plotly.js inline
     grid_path = out / "bias_doctor.png"
     probe.grid("doctor").save(grid_path)
-    return ("<p>Share of blue figures per role (toy world oracle; 40 seeds each; 95 % Wilson interval).</p>"
+    guidance = probe.cells[0].results[0].request.guidance
+    return (f"<p>Share of blue figures per role (toy world oracle; 40 seeds each at guidance {guidance:g}, where "
+            "the model samples the distribution it learnt; 95 % Wilson interval).</p>"
             "<table><tr><th>role</th><th>planted</th><th>measured</th></tr>" + rows + "</table>"
             "<p><a href='bias.html'>chart</a></p>" + _img(grid_path, out, "doctor images"))
 

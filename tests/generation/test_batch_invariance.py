@@ -77,3 +77,31 @@ def test_load_model_swaps_on_the_cpu_unless_told(tiny_model_dir):
 
     assert type(load_model(tiny_model_dir, device="cpu").pipeline.unet.conv_in) is PairedConv2d
     assert type(load_model(tiny_model_dir, device="cpu", batch_invariant=False).pipeline.unet.conv_in) is nn.Conv2d
+
+
+def test_edge_inputs_behave_as_the_plain_layers():
+    torch.manual_seed(2)
+    linear, conv, same = nn.Linear(8, 4), nn.Conv2d(8, 4, 1), nn.Conv2d(8, 4, 1, padding="same", bias=False)
+    plain = [nn.Linear(8, 4), nn.Conv2d(8, 4, 1), nn.Conv2d(8, 4, 1, padding="same", bias=False)]
+    for p, s in zip(plain, (linear, conv, same)):
+        p.load_state_dict(s.state_dict())
+    make_batch_invariant(linear, conv, same)
+    with torch.inference_mode():
+        assert linear(torch.randn(0, 8)).shape == (0, 4) and conv(torch.randn(0, 8, 3, 3)).shape == (0, 4, 3, 3)
+        x = torch.randn(3, 8, 5, 5)
+        torch.testing.assert_close(same(x), plain[2](x))  # 'same' padding of a 1x1 kernel is none
+        many = torch.randn(5000, 8)  # more rows than any batch of images: the plain product
+        assert torch.equal(linear(many), plain[0](many))
+
+
+def test_the_generator_swaps_layers_added_after_loading(tiny_model_dir):
+    from workbench.generation.engine import ImageGenerator
+    from workbench.generation.loading import load_model
+
+    model = load_model(tiny_model_dir, device="cpu")
+    assert model.batch_invariant
+    layer = model.pipeline.unet.time_embedding.linear_1
+    layer.__class__ = nn.Linear  # as a LoRA adapter's plain layers arrive
+    gen = ImageGenerator(model, progress=False)
+    gen.generate(gen.requests("a red circle", seeds=0, steps=1))
+    assert type(layer) is PerImageLinear

@@ -1,4 +1,4 @@
-"""A model's own steps and guidance (generation_config.json): read, used unless told, recorded."""
+"""A model's own steps and guidance (generation_defaults.json): read, used unless told, recorded."""
 
 import json
 import shutil
@@ -64,13 +64,15 @@ def test_the_shipped_model_carries_the_guidance_it_is_evaluated_at():
 
 
 BAD_FILES = [
-    ("unknown key", '{\n  "guidance_scale": 5,\n  "cfg": 7\n}', 3, r"unknown key 'cfg'.*guidance_scale"),
+    ("unknown key", '{\n  "guidance_scale": 5,\n  "cfg": 7\n}', 3, r"unknown key 'cfg'.*num_inference_steps"),
+    ("key given twice", '{\n  "guidance_scale": 5,\n  "guidance_scale": 7\n}', 2, r"'guidance_scale' is given twice"),
     ("negative guidance", '{\n  "guidance_scale": -1\n}', 2, r"guidance_scale must be a number of 0 or more"),
+    ("guidance not a number", '{"guidance_scale": NaN}', 1, r"guidance_scale must be a number of 0 or more"),
     ("guidance as text", '{"guidance_scale": "high"}', 1, r"guidance_scale must be a number"),
     ("fractional steps", '{\n\n  "num_inference_steps": 2.5\n}', 3, r"num_inference_steps must be a whole number"),
     ("zero steps", '{"num_inference_steps": 0}', 1, r"from 1 to 1000"),
-    ("not JSON", '{\n  "guidance_scale": 5,,\n}', 2, r"not valid YAML"),
-    ("a list, not an object", '[5, 25]', 1, r"top level must be a mapping"),
+    ("not JSON", '{\n  "guidance_scale": 5,,\n}', 2, r"not valid JSON"),
+    ("a list, not an object", '[5, 25]', 1, r"must be a JSON object"),
 ]
 
 
@@ -80,6 +82,22 @@ def test_bad_defaults_file_names_file_and_line_and_stops_the_load(tmp_path, text
     with pytest.raises(DataFileError, match=pattern) as err:
         load_model(tmp_path, device="cpu")  # before the folder is even looked at as a model
     assert (err.value.path, err.value.line) == (str(tmp_path / FILE), line)
+
+
+def test_numbers_as_json_writes_them(tmp_path):
+    (tmp_path / FILE).write_text('{"num_inference_steps": 4, "guidance_scale": 1e-05}')  # json.dumps(0.00001)
+    assert read_defaults(tmp_path).guidance == 1e-05
+    (tmp_path / FILE).write_text('{"guidance_scale": 1E1}')
+    assert read_defaults(tmp_path) == GenerationDefaults(25, 10.0, str(tmp_path / FILE))
+
+
+def test_a_single_file_takes_the_defaults_of_its_config_folder(tmp_path):
+    checkpoint, config = tmp_path / "model.safetensors", tmp_path / "config"
+    checkpoint.write_bytes(b"")
+    config.mkdir()
+    assert defaults_for(checkpoint) == defaults_for(checkpoint, config) == GenerationDefaults()
+    write_defaults(config, 4, 0.0)
+    assert (defaults_for(checkpoint, config).steps, defaults_for(checkpoint, config).guidance) == (4, 0.0)
 
 
 def test_written_defaults_read_back(tmp_path):

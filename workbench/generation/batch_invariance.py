@@ -31,14 +31,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+# A 2-D input with more rows than any batch of images is a matrix of tokens or pixels, whose
+# rows do not depend on how many there are; a row at a time would only make it slower.
+MAX_IMAGE_ROWS = 1024
+
 
 class PerImageLinear(nn.Linear):
     """A `Linear` whose 2-D input (one row per image) is a batch of one-row products."""
 
     def forward(self, x):
-        if x.dim() != 2:
+        if x.dim() != 2 or x.shape[0] > MAX_IMAGE_ROWS:
             return super().forward(x)
-        return _batched_product(x.unsqueeze(1), self.weight.t().unsqueeze(0), self.bias, bias_shape=(1, -1)).squeeze(1)
+        return _batched_product(x.unsqueeze(1), self.weight.t().unsqueeze(0), self.bias, x.shape[0],
+                                bias_shape=(1, -1)).squeeze(1)
 
 
 class PairedConv2d(nn.Conv2d):
@@ -51,14 +56,14 @@ class PairedConv2d(nn.Conv2d):
         if self._pointwise():  # one (out x in) @ (in x pixels) product per image
             n, _, h, w = x.shape
             weight = self.weight.view(1, self.out_channels, self.in_channels)
-            return _batched_product(weight, x.view(n, self.in_channels, h * w), self.bias,
+            return _batched_product(weight, x.view(n, self.in_channels, h * w), self.bias, n,
                                     bias_shape=(-1, 1)).view(n, self.out_channels, h, w)
         if x.shape[0] != 1:
             return super().forward(x)
         return super().forward(torch.cat([x, x]))[:1]
 
     def _pointwise(self) -> bool:
-        return (self.kernel_size == (1, 1) and self.stride == (1, 1) and self.padding in ((0, 0), "valid")
+        return (self.kernel_size == (1, 1) and self.stride == (1, 1) and self.padding in ((0, 0), "valid", "same")
                 and self.dilation == (1, 1) and self.groups == 1 and self.padding_mode == "zeros")
 
 
@@ -69,10 +74,9 @@ class StandardLayoutGroupNorm(nn.GroupNorm):
         return super().forward(x.contiguous())
 
 
-def _batched_product(a, b, bias, bias_shape):
-    """a @ b (+ bias) as one batched product, broadcasting a size-1 batch: each image's product
-    is its own small matrix product, the same kernel whatever the number of images."""
-    n = max(a.shape[0], b.shape[0])
+def _batched_product(a, b, bias, n, bias_shape):
+    """a @ b (+ bias) as one batched product over n images, broadcasting a size-1 batch: each
+    image's product is its own small matrix product, the same kernel whatever n is."""
     a, b = a.expand(n, -1, -1), b.expand(n, -1, -1)
     if bias is None:
         return torch.bmm(a, b)
@@ -84,10 +88,13 @@ SWAPS = {nn.Linear: PerImageLinear, nn.Conv2d: PairedConv2d, nn.GroupNorm: Stand
 
 
 def make_batch_invariant(*modules: nn.Module) -> int:
-    """Swap the classes of every plain `Linear` and `Conv2d` inside `modules`; returns how many.
+    """Swap the classes of every plain `Linear`, `Conv2d` and `GroupNorm` inside `modules`;
+    returns how many.
 
-    Only exact classes are swapped, so layers with behaviour of their own (LoRA wrappers,
-    quantised layers) are left as they are. Swapping twice changes nothing.
+    Only exact classes are swapped, so layers with behaviour of their own (quantised layers)
+    are left as they are; the plain layers inside a LoRA wrapper are swapped. Swapping twice
+    changes nothing, so it can run again after adapters are loaded (the generator does, before
+    every run).
     """
     swapped = 0
     for module in modules:

@@ -136,6 +136,10 @@ class ImageGenerator:
         for req in requests:
             check_request(req, self.vae_scale)
         threads = default_threads(self.model.device)  # see workbench/threads.py
+        if self.model.batch_invariant:  # again: adapters loaded since (LoRA) bring plain layers
+            from workbench.generation.batch_invariance import make_pipeline_batch_invariant
+
+            make_pipeline_batch_invariant(self.pipeline)
         results: list[GeneratedImage | None] = [self._cached(req) for req in requests]
         todo = [i for i, r in enumerate(results) if r is None]
 

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.generation.defaults import GenerationDefaults, read_defaults
+from workbench.generation.defaults import GenerationDefaults, defaults_for
 
 TOY_WORLD = "toyworld"  # the name the embedded model is recorded under
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
@@ -44,6 +44,7 @@ class LoadedModel:
     device: str
     dtype: str
     defaults: GenerationDefaults = field(default_factory=GenerationDefaults)  # steps, guidance it is made for
+    batch_invariant: bool = False  # its layers were swapped for batch-invariant ones (batch_invariance.py)
 
 
 def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
@@ -145,7 +146,7 @@ def load_model(model: str | os.PathLike | None = None, *, device: str | None = N
         path = PIPELINE_DIR
     else:
         path = Path(name).expanduser()
-    defaults = read_defaults(path) if path.is_dir() else GenerationDefaults()  # a bad file stops us before the slow part
+    defaults = defaults_for(path, config)  # read first: a bad file stops us before the slow part
     if path.is_dir():
         pipeline = _from_folder(path, torch_dtype)
         weights = [p for p in path.rglob("*") if p.suffix in (".safetensors", ".bin")]
@@ -158,12 +159,13 @@ def load_model(model: str | os.PathLike | None = None, *, device: str | None = N
     else:
         raise ModelNotFoundError(f"no model at {name!r}: not a file, not a folder and not a hub id like 'org/name'")
     pipeline = pipeline.to(device)
-    if batch_invariant if batch_invariant is not None else device == "cpu":
+    batch_invariant = device == "cpu" if batch_invariant is None else bool(batch_invariant)
+    if batch_invariant:
         from workbench.generation.batch_invariance import make_pipeline_batch_invariant
 
         make_pipeline_batch_invariant(pipeline)
     pipeline.set_progress_bar_config(disable=True)  # we show our own progress over whole runs
-    return LoadedModel(pipeline, name, weights_hash(weights), device, dtype, defaults)
+    return LoadedModel(pipeline, name, weights_hash(weights), device, dtype, defaults, batch_invariant)
 
 
 def model_config_summary(pipeline) -> dict:

@@ -153,10 +153,10 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
              progress: bool = False) -> dict:
     """Measure the quality figures of a model folder (default: the shipped model).
 
-    Steps and guidance left as None are the model's own (its `generation_config.json`).
+    Steps and guidance left as None are the model's own (its `generation_defaults.json`).
     """
     from workbench.generation.batch_invariance import make_pipeline_batch_invariant
-    from workbench.generation.defaults import read_defaults
+    from workbench.generation.defaults import GenerationDefaults, read_defaults
     from workbench.toyworld.oracle import Oracle
 
     torch.set_num_threads(2)
@@ -172,7 +172,10 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     takes_mods = "modifiers" in inspect.signature(oracle.read).parameters
     read = (lambda img, mods: oracle.read(img, modifiers=mods)) if takes_mods else \
         (lambda img, mods: oracle.read(img))
-    steps, guidance = read_defaults(root / "pipeline").resolve(steps, guidance)
+    defaults = read_defaults(root / "pipeline")
+    if not defaults.source:  # a folder trained before models carried their defaults: the recipe's
+        defaults = GenerationDefaults(models.INFERENCE_STEPS, models.INFERENCE_GUIDANCE)
+    steps, guidance = defaults.resolve(steps, guidance)
     pipe = models.load_pipeline(root / "pipeline")
     make_pipeline_batch_invariant(pipe)  # as the workbench runs it on the CPU: a seed's image is its own
     clip, _ = models.load_clip(root / "clip" / "open_clip_model.safetensors")

@@ -275,7 +275,7 @@ def build_train_scheduler(cfg: DiffusionConfig):
     )
 
 
-# The model's own defaults, written beside its weights (`generation_config.json`, see
+# The model's own defaults, written beside its weights (`generation_defaults.json`, see
 # workbench/generation/defaults.py) and used by `toyworld evaluate`: guidance 5 drew colour and
 # shape best on run 3 (the model card has the sweep); Stable Diffusion's 7.5 over-saturates it.
 INFERENCE_STEPS = 25
