@@ -5,4 +5,4 @@ compare modifiers side by side, and map CLIP latent space, in JupyterLab.
 imported by the modules that generate, embed or project.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -50,7 +50,7 @@ def test_the_parameters_chunk_is_a1111_infotext(tmp_path):
     assert text.splitlines()[1] == "Negative prompt: blurry"
     assert text.splitlines()[-1] == (
         "Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 123, Size: 32x32, Model hash: 9f9f9f9f9f, "
-        "Model: toyworld, Variation seed: 9, Variation seed strength: 0.3, Version: Prompt Workbench 0.1.0"
+        "Model: toyworld, Variation seed: 9, Variation seed strength: 0.3, Version: Prompt Workbench 0.2.0"
     )
     assert parse_infotext(text)["Prompt"] == record.request.prompt
 
