@@ -17,10 +17,11 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 
-from common import record, timeit, timeit_interleaved
+from common import interleaved_runs, ratio, record, timeit
 
 PROMPT = "a red star on a light blue background, octane render"
 SEEDS = list(range(9))
@@ -50,26 +51,30 @@ def main(model=None, big=False, steps=25, guidance=7.5):
     size = ours.native_size
     rows = []
 
-    # 1. grid overhead against a bare pipeline call, interleaved so drift hits both alike
-    t_bare, t_ours, t_plain = timeit_interleaved(
-        lambda: bare_call(pipe, steps, guidance, size),
-        lambda: variation_grid(ours, PROMPT, SEEDS, steps=steps, guidance=guidance).image(),
-        lambda: variation_grid(ours_plain, PROMPT, SEEDS, steps=steps, guidance=guidance).image(), repeat=7)
+    # 1. grid overhead against a bare pipeline call, and what batch invariance costs, interleaved
+    grid = lambda gen: variation_grid(gen, PROMPT, SEEDS, steps=steps, guidance=guidance).image()  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         stored = ImageGenerator(loaded, store=f"{tmp}/store", progress=False)
 
         def fresh_store_grid():
             stored.store = type(stored.store)(f"{tmp}/store{time.perf_counter_ns()}")
-            variation_grid(stored, PROMPT, SEEDS, steps=steps, guidance=guidance).image()
+            grid(stored)
 
-        t_store = timeit(fresh_store_grid, repeat=3)
-        rows.append({"what": "9-image grid vs bare diffusers call", "bare_s": t_bare, "ours_s": t_ours,
-                     "overhead_pct": 100 * (t_ours / t_bare - 1), "with_store_s": t_store,
-                     "store_overhead_pct": 100 * (t_store / t_bare - 1), "target_pct": 3.0, "model": loaded.name,
-                     "steps": steps, "device": loaded.device})
+        bare, mine, mine_plain, with_store = interleaved_runs(
+            lambda: bare_call(pipe, steps, guidance, size), lambda: grid(ours), lambda: grid(ours_plain),
+            fresh_store_grid, repeat=7)
+        t_ours = statistics.median(mine)
+        overhead, store, invariance = ratio(mine, bare), ratio(with_store, bare), ratio(mine, mine_plain)
+        rows.append({"what": "9-image grid vs bare diffusers call", "bare_s": statistics.median(bare),
+                     "ours_s": t_ours, "overhead_pct": _pct(overhead["ratio"]),
+                     "overhead_round_range_pct": [_pct(overhead["round_low"]), _pct(overhead["round_high"])],
+                     "with_store_s": statistics.median(with_store), "store_overhead_pct": _pct(store["ratio"]),
+                     "target_pct": 3.0, "model": loaded.name, "steps": steps, "device": loaded.device})
         rows.append({"what": "9-image grid: batch-invariant layers vs the plain ones", "invariant_s": t_ours,
-                     "plain_s": t_plain, "cost_pct": 100 * (t_ours / t_plain - 1), "device": loaded.device,
-                     "batch_invariant_layers": loaded.device == "cpu"})
+                     "plain_s": statistics.median(mine_plain), "cost_pct": _pct(invariance["ratio"]),
+                     "cost_round_range_pct": [_pct(invariance["round_low"]), _pct(invariance["round_high"])],
+                     "device": loaded.device, "batch_invariant_layers": loaded.batch_invariant})
+        rows.append(one_image_invariance_cost(ours, ours_plain, steps))
 
         # 2. batched against single calls
         single = ImageGenerator(loaded, store=None, max_batch=1, progress=False)
@@ -88,6 +93,26 @@ def main(model=None, big=False, steps=25, guidance=7.5):
     if big:
         rows.append(big_unet_step())
     record("generation", rows)
+
+
+def _pct(r: float) -> float:
+    return 100 * (r - 1)
+
+
+def one_image_invariance_cost(ours, ours_plain, steps):
+    """One image alone: with guidance the UNet still runs two rows (no pairing); without it,
+    every convolution of a lone image runs beside a copy (batch_invariance.PairedConv2d)."""
+    one = lambda gen, g: gen.generate(gen.requests(PROMPT, 0, steps=steps, guidance=g))  # noqa: E731
+    g = ours.defaults.guidance
+    inv_g, plain_g, inv_1, plain_1 = interleaved_runs(lambda: one(ours, g), lambda: one(ours_plain, g),
+                                                      lambda: one(ours, 1.0), lambda: one(ours_plain, 1.0), repeat=7)
+    guided, unguided = ratio(inv_g, plain_g), ratio(inv_1, plain_1)
+    return {"what": "one image alone: batch-invariant layers vs the plain ones",
+            f"guidance_{g:g}_invariant_s": statistics.median(inv_g), f"guidance_{g:g}_plain_s": statistics.median(plain_g),
+            f"guidance_{g:g}_cost_pct": _pct(guided["ratio"]),
+            "guidance_1_invariant_s": statistics.median(inv_1), "guidance_1_plain_s": statistics.median(plain_1),
+            "guidance_1_cost_pct": _pct(unguided["ratio"]),
+            "guidance_1_cost_round_range_pct": [_pct(unguided["round_low"]), _pct(unguided["round_high"])]}
 
 
 def flops_per_image(pipe, steps, guidance, size):

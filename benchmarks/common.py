@@ -31,10 +31,10 @@ def timeit(fn, repeat: int = 5, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def timeit_interleaved(*fns, repeat: int = 5, warmup: int = 1) -> list[float]:
-    """Median wall time of each of `fns`, run in turn (a, b, c, then c, b, a, ...) so that the
-    machine's drift, and whatever one run leaves behind for the next, hits all of them alike;
-    ratios between them are what is worth reading."""
+def interleaved_runs(*fns, repeat: int = 5, warmup: int = 1) -> list[list[float]]:
+    """Wall times of each of `fns` over `repeat` rounds, run in turn (a, b, c, then c, b, a, ...)
+    so that the machine's drift, and whatever one run leaves behind for the next, hits all of
+    them alike; ratios between them are what is worth reading (see `ratio`)."""
     for _ in range(warmup):
         for fn in fns:
             fn()
@@ -45,7 +45,14 @@ def timeit_interleaved(*fns, repeat: int = 5, warmup: int = 1) -> list[float]:
             start = time.perf_counter()
             fns[k]()
             times[k].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+    return times
+
+
+def ratio(runs_a: list[float], runs_b: list[float]) -> dict:
+    """a / b as the ratio of medians, with the range of the round-by-round ratios (the noise)."""
+    rounds = sorted(a / b for a, b in zip(runs_a, runs_b))
+    return {"ratio": statistics.median(runs_a) / statistics.median(runs_b),
+            "round_low": rounds[0], "round_high": rounds[-1]}
 
 
 def fresh_process_seconds(code: str, repeat: int = 5) -> float:
