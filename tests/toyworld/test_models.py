@@ -163,6 +163,11 @@ def test_pipeline_folder_round_trips_through_from_pretrained(tiny_clip, tokenize
     if not fp16:
         assert np.array_equal(image, _run(pipe))
     assert models.load_pipeline(tmp_path / "pipeline").unet.dtype == torch.float32
+    from workbench.generation.defaults import read_defaults  # the folder says how to run it
+
+    defaults = read_defaults(tmp_path / "pipeline")
+    assert (defaults.steps, defaults.guidance) == (models.INFERENCE_STEPS, models.INFERENCE_GUIDANCE)
+    assert defaults.source
 
 
 def test_generation_is_seeded_per_image(tiny_clip, tokenizer):
