@@ -48,7 +48,8 @@ class PerImageLinear(nn.Linear):
 
 
 class PairedConv2d(nn.Conv2d):
-    """A `Conv2d` on a standard-layout input that never runs on a batch of one (it runs beside a copy)."""
+    """A `Conv2d` on a standard-layout input: 1x1 as one product per image, any other never on a
+    batch of one (a lone image runs beside a copy of itself)."""
 
     def forward(self, x):
         if x.dim() != 4:
