@@ -24,7 +24,7 @@ from pathlib import Path
 from workbench.datafile import DataFileError, read_text
 
 FILE = "generation_defaults.json"
-MAX_STEPS = 1000
+MAX_STEPS = 1000  # the most steps a request may ask for (engine.check_request) or a model name as its default
 KEYS = ("num_inference_steps", "guidance_scale")
 
 

@@ -19,12 +19,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.generation.defaults import MAX_STEPS
 from workbench.generation.loading import LoadedModel, load_model, versions
 from workbench.generation.seeds import check_seed, initial_latent, parse_seeds
 from workbench.store.record import GenerationRequest, ImageRecord
 from workbench.threads import cpu_threads, default_threads
-
-MAX_STEPS = 1000
 
 
 @dataclass
