@@ -7,7 +7,15 @@ import pytest
 
 from workbench.cli import main
 from workbench.datafile import DataFileError
-from workbench.generation.defaults import FILE, GenerationDefaults, defaults_for, read_defaults, write_defaults
+from workbench.generation.defaults import (
+    FILE,
+    KNOWN_MODELS,
+    GenerationDefaults,
+    defaults_for,
+    known_defaults,
+    read_defaults,
+    write_defaults,
+)
 from workbench.generation.engine import ImageGenerator
 from workbench.generation.loading import load_model
 
@@ -104,3 +112,71 @@ def test_written_defaults_read_back(tmp_path):
     path = write_defaults(tmp_path, 30, 4)
     assert json.loads(path.read_text()) == {"num_inference_steps": 30, "guidance_scale": 4.0}
     assert read_defaults(tmp_path) == GenerationDefaults(30, 4.0, str(path))
+
+
+# -- hub ids: known_models.yaml stands in for the file a hub download never has --------------
+
+
+def test_hub_ids_take_the_defaults_their_model_cards_give():
+    turbo = defaults_for("stabilityai/sd-turbo")
+    assert (turbo.steps, turbo.guidance) == (1, 0.0)
+    assert turbo.source.startswith(str(KNOWN_MODELS))
+    assert defaults_for("StabilityAI/SD-Turbo") == turbo  # the hub resolves ids in any case
+
+
+def test_widgets_start_a_known_hub_model_at_its_defaults_without_loading_it():
+    from workbench.widgets.generation_state import VariationGridState
+
+    state = VariationGridState(model="SimianLuo/LCM_Dreamshaper_v7")
+    assert (state.steps, state.guidance) == (4, 8.0)
+
+
+def test_a_hub_cache_folder_is_known_by_its_id_unless_it_carries_its_own_file(tmp_path):
+    snapshot = tmp_path / "hub" / "models--stabilityai--sd-turbo" / "snapshots" / "0123abc"
+    snapshot.mkdir(parents=True)
+    assert defaults_for(snapshot) == defaults_for("stabilityai/sd-turbo")
+    write_defaults(snapshot, 4, 0.0)
+    assert read_defaults(snapshot) == defaults_for(snapshot) != defaults_for("stabilityai/sd-turbo")
+    other = tmp_path / "hub" / "models--org--unknown" / "snapshots" / "0123abc"
+    other.mkdir(parents=True)
+    assert defaults_for(other) == GenerationDefaults()
+
+
+def test_every_known_model_names_its_card():
+    from workbench.datafile import entry_list, load_yaml
+
+    top, loader = load_yaml(KNOWN_MODELS)
+    entries = entry_list(top, "models", loader)
+    assert len(entries) >= 3
+    for entry in entries:
+        assert entry.values["card"] == f"https://huggingface.co/{entry.values['hub_id']}"
+        assert known_defaults(entry.values["hub_id"]).source == f"{KNOWN_MODELS}:{entry.line}"
+
+
+GOOD_ENTRY = "  - hub_id: org/fast\n    num_inference_steps: 2\n"
+BAD_REGISTRIES = [
+    ("not a list", "models: org/fast\n", 1, r"'models' must be a list"),
+    ("no models key", "model:\n" + GOOD_ENTRY, 1, r"unknown key 'model'"),
+    ("unknown key", "models:\n  - hub_id: org/fast\n    cfg: 2\n", 3, r"unknown key 'cfg'.*guidance_scale"),
+    ("no hub id", "models:\n  - guidance_scale: 2\n", 2, r"missing 'hub_id'"),
+    ("a path, not a hub id", "models:\n  - hub_id: models/sd/turbo\n    guidance_scale: 0\n", 2,
+     r"hub_id must be a hub id like 'org/name'"),
+    ("listed twice", "models:\n" + GOOD_ENTRY + "  - hub_id: Org/Fast\n    guidance_scale: 0\n", 4,
+     r"'Org/Fast' is listed twice \(first at .*:2\)"),
+    ("sets nothing", "models:\n  - hub_id: org/fast\n    card: https://example.org\n", 2, r"sets neither"),
+    ("negative guidance", "models:\n  - hub_id: org/fast\n\n    guidance_scale: -1\n", 4,
+     r"guidance_scale must be a number of 0 or more"),
+    ("guidance .nan", "models:\n  - hub_id: org/fast\n    guidance_scale: .nan\n", 3, r"guidance_scale must be"),
+    ("steps as text", "models:\n  - hub_id: org/fast\n    num_inference_steps: four\n", 3,
+     r"num_inference_steps must be a whole number"),
+    ("steps yes", "models:\n  - hub_id: org/fast\n    num_inference_steps: yes\n", 3, r"not True"),
+]
+
+
+@pytest.mark.parametrize("text,line,pattern", [c[1:] for c in BAD_REGISTRIES], ids=[c[0] for c in BAD_REGISTRIES])
+def test_bad_known_models_file_names_file_and_line(tmp_path, text, line, pattern):
+    path = tmp_path / "known_models.yaml"
+    path.write_text(text)
+    with pytest.raises(DataFileError, match=pattern) as err:
+        known_defaults("org/fast", registry=path)
+    assert (err.value.path, err.value.line) == (str(path), line)

@@ -7,9 +7,11 @@ model folder may carry a `generation_defaults.json` with diffusers' argument nam
     {"num_inference_steps": 25, "guidance_scale": 5.0}
 
 Every key is optional. Without the file the defaults are the workbench's: 25 steps at guidance
-7.5. A single-file checkpoint takes them from its `--model-config` folder; a hub id gets the
-workbench's (diffusers downloads only the files it knows). Whatever the caller passes wins, and
-the request records the value used, so a store key never depends on which default was in force.
+7.5. A single-file checkpoint takes them from its `--model-config` folder. diffusers downloads only
+the files it knows, so a hub id (or its folder in the hub cache) takes them from
+`known_models.yaml`, a list of hub models whose cards ask for other settings. Whatever the caller
+passes wins, and the request records the value used, so a store key never depends on which
+default was in force.
 
 No torch import here: widgets read the defaults before any model is loaded.
 """
@@ -21,11 +23,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.datafile import DataFileError, read_text
+from workbench.datafile import DataFileError, entry_list, load_yaml, read_text
 
 FILE = "generation_defaults.json"
 MAX_STEPS = 1000  # the most steps a request may ask for (engine.check_request) or a model name as its default
 KEYS = ("num_inference_steps", "guidance_scale")
+KNOWN_MODELS = Path(__file__).with_name("known_models.yaml")
 
 
 @dataclass(frozen=True)
@@ -72,17 +75,24 @@ def read_defaults(folder) -> GenerationDefaults:
     for key in values:
         if key not in KEYS:
             raise DataFileError(path, line_of(key), f"unknown key {key!r}; the keys are {', '.join(KEYS)}")
+
+    def fail(key, message):
+        raise DataFileError(path, line_of(key), message)
+
+    return GenerationDefaults(*_checked(values, fail), str(path))
+
+
+def _checked(values: dict, fail) -> tuple[int, float]:
+    """Steps and guidance from diffusers' argument names, checked; `fail(key, message)` raises."""
     base = GenerationDefaults()
     steps = values.get("num_inference_steps", base.steps)
     guidance = values.get("guidance_scale", base.guidance)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-        raise DataFileError(path, line_of("num_inference_steps"),
-                            f"num_inference_steps must be a whole number from 1 to {MAX_STEPS}, not {steps!r}")
+        fail("num_inference_steps", f"num_inference_steps must be a whole number from 1 to {MAX_STEPS}, not {steps!r}")
     if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0 \
             or math.isinf(guidance):
-        raise DataFileError(path, line_of("guidance_scale"),
-                            f"guidance_scale must be a number of 0 or more (1 turns guidance off), not {guidance!r}")
-    return GenerationDefaults(int(steps), float(guidance), str(path))
+        fail("guidance_scale", f"guidance_scale must be a number of 0 or more (1 turns guidance off), not {guidance!r}")
+    return int(steps), float(guidance)
 
 
 def write_defaults(folder, steps: int, guidance: float) -> Path:
@@ -97,7 +107,8 @@ def defaults_for(model=None, config=None) -> GenerationDefaults:
     """The defaults of a model named as `load_model` takes it, without loading it.
 
     `None` or "toyworld" is the embedded model; a folder is read; a single file is read from its
-    `config` folder when it has one; anything else (a hub id) gets the workbench's defaults.
+    `config` folder when it has one; a hub id, or a hub-cache folder without the file, is looked up
+    in `known_models.yaml`; anything else gets the workbench's defaults.
     """
     if hasattr(model, "defaults"):  # a LoadedModel
         return model.defaults
@@ -107,7 +118,34 @@ def defaults_for(model=None, config=None) -> GenerationDefaults:
         return read_defaults(PIPELINE_DIR)
     path = Path(str(model)).expanduser()
     if path.is_dir():
-        return read_defaults(path)
-    if path.is_file() and config and Path(config).is_dir():
-        return read_defaults(config)
-    return GenerationDefaults()
+        own = read_defaults(path)
+        cached = next((p[len("models--"):].replace("--", "/", 1) for p in path.parts if p.startswith("models--")), None)
+        return own if own.source or cached is None else known_defaults(cached)
+    if path.is_file():
+        return read_defaults(config) if config and Path(config).is_dir() else GenerationDefaults()
+    return known_defaults(str(model))
+
+
+def known_defaults(hub_id: str, registry=KNOWN_MODELS) -> GenerationDefaults:
+    """The defaults `registry` (`known_models.yaml`) lists for a hub id (any case), else the workbench's.
+
+    Read on every call, so an edit to the file takes effect in a running kernel.
+    """
+    top, loader = load_yaml(registry)
+    top.check_keys({"models"}, {"models"}, "the list of known models")
+    found: dict[str, GenerationDefaults] = {}
+    for entry in entry_list(top, "models", loader):
+        entry.check_keys({"hub_id", "card", *KEYS}, {"hub_id"}, "a known model")
+        name = entry.text("hub_id").strip()
+        if name.count("/") != 1 or " " in name:
+            raise entry.error(f"hub_id must be a hub id like 'org/name', not {name!r}", "hub_id")
+        if name.lower() in found:
+            raise entry.error(f"{name!r} is listed twice (first at {found[name.lower()].source}); keep one", "hub_id")
+        if not any(key in entry.values for key in KEYS):
+            raise entry.error(f"{name!r} sets neither {' nor '.join(KEYS)}; add what its model card asks for")
+
+        def fail(key, message, entry=entry):
+            raise entry.error(message, key)
+
+        found[name.lower()] = GenerationDefaults(*_checked(entry.values, fail), f"{entry.path}:{entry.line}")
+    return found.get(hub_id.lower(), GenerationDefaults())
