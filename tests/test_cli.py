@@ -33,6 +33,8 @@ def test_compose_json_is_a_composition(capsys):
     (["compose", ""], "subject is empty"),
     (["tags", "list", "--category", "nope"], "unknown category 'nope'"),
     (["toyworld", "train"], "needs --out DIR"),
+    (["toyworld", "train", "--out", "unused", "--first-cycle", "no-such-model"],
+     "no trained model in no-such-model to resume from"),
 ])
 def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     code, out, err = run(capsys, *argv)

@@ -254,6 +254,9 @@ def test_shape_prompt_term_adds_to_the_caption_loss_only_when_asked():
     assert loss(1.0, np.full_like(shapes, -1)) == plain  # no one-shape image: nothing added
 
 
+STAGES = {"data", "clip", "clip_shape_groups", "clip_modifier_groups", "vae", "unet", "unet_second_cycle"}
+
+
 @pytest.mark.slow
 def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
     from workbench.toyworld.train import train
@@ -261,7 +264,7 @@ def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
     record = train(tmp_path / "a", seed=3, quick=True, progress=False, device="cpu")
     assert paths.is_trained(tmp_path / "a")
     assert record["weights_mb"] <= 30
-    assert set(record["seconds"]) == {"data", "clip", "clip_shape_groups", "clip_modifier_groups", "vae", "unet"}
+    assert set(record["seconds"]) == STAGES
     pipe = models.load_pipeline(tmp_path / "a" / "pipeline")
     assert pipe.vae.config.scaling_factor == pytest.approx(record["latent_scaling_factor"])
     clip, _ = models.load_clip(tmp_path / "a" / "clip" / "open_clip_model.safetensors")
@@ -277,6 +280,32 @@ def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), f
 
 
+@pytest.mark.slow
+def test_second_cycle_resumed_from_a_first_cycle_folder_equals_one_run(tmp_path):
+    """How run 5 was made: stage 4b from run 4's folder. It must equal the recipe in one go."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    from workbench.toyworld.recipe import TrainConfig
+    from workbench.toyworld.train import train
+
+    train(tmp_path / "whole", seed=2, quick=True, progress=False, device="cpu")
+    first = replace(TrainConfig.quick(), unet_second_steps=0)
+    before = train(tmp_path / "first", seed=2, progress=False, device="cpu", config=first)
+    assert "unet_second_cycle" not in before["seconds"]
+    record = train(tmp_path / "resumed", seed=2, quick=True, progress=False, device="cpu",
+                   first_cycle=tmp_path / "first")
+    assert set(record["seconds"]) == STAGES
+    assert record["seconds"]["unet"] == before["seconds"]["unet"]  # the earlier run's times are kept
+    unet = "pipeline/unet/diffusion_pytorch_model.safetensors"
+    a, b, c = (load_file(tmp_path / run / unet) for run in ("whole", "resumed", "first"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # and the second cycle did change the UNet
+    with pytest.raises(FileNotFoundError, match="no trained model in .* to resume from"):
+        train(tmp_path / "x", seed=2, quick=True, progress=False, device="cpu", first_cycle=tmp_path / "nothing")
+
+
 def test_estimate_times_every_stage_that_training_records():
     from dataclasses import replace
 
@@ -285,7 +314,7 @@ def test_estimate_times_every_stage_that_training_records():
 
     small = replace(TrainConfig.quick(), clip_batch=24, refine_groups=1, vae_batch=2, unet_batch=2, modifier_steps=0)
     seconds = estimate(small, device="cpu", sample=32)
-    assert set(seconds) == {"data", "clip", "clip_shape_groups", "clip_modifier_groups", "vae", "unet", "total"}
+    assert set(seconds) == STAGES | {"total"}
     assert all(v >= 0 for v in seconds.values()) and seconds["data"] > 0
     assert seconds["clip_modifier_groups"] == 0  # a stage with no steps costs nothing
     assert seconds["total"] == pytest.approx(sum(v for k, v in seconds.items() if k != "total"), abs=0.5)

@@ -105,6 +105,9 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
                                  if cfg.modifier_steps else 0.0),
         "vae": cfg.vae_steps * _per_step(vae_run) + latents_s * scale,
         "unet": cfg.unet_steps * _per_step(unet_run) + states_s * scale,
+        # 4b trains the same UNet on a second cycle, after encoding latents and text states again
+        "unet_second_cycle": (cfg.unet_second_steps * _per_step(unet_run) + (latents_s + states_s) * scale
+                              if cfg.unet_second_steps else 0.0),
     }
     seconds["total"] = sum(seconds.values())
     return {k: round(v, 1) for k, v in seconds.items()}

@@ -331,6 +331,21 @@ def _halve_safetensors(folder: Path) -> None:
         save_file(tensors, str(f), metadata=meta)
 
 
+def replace_unet(pipeline_dir: Path | str, unet, cfg: DiffusionConfig, fp16: bool = True) -> Path:
+    """Write `unet`'s weights as a saved pipeline's UNet and leave its other parts as they are.
+
+    A UNet built from `cfg` takes the weights, so the folder `unet` was loaded from does not
+    leak into the saved config as `_name_or_path`.
+    """
+    fresh = build_unet(cfg, cross_attention_dim=unet.config.cross_attention_dim)
+    fresh.load_state_dict(unet.state_dict())
+    folder = Path(pipeline_dir) / "unet"
+    fresh.save_pretrained(str(folder), safe_serialization=True)
+    if fp16:
+        _halve_safetensors(folder)
+    return folder
+
+
 def save_clip(clip_model, out_dir: Path | str, config_file: Path | str = CLIP_CONFIG_FILE,
               fp16: bool = True) -> Path:
     """Write `open_clip_model.safetensors` (and a copy of its config JSON) into `out_dir`."""

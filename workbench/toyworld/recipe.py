@@ -54,6 +54,11 @@ class TrainConfig:
     uncond_rate: float = 0.1  # share of empty captions (classifier-free guidance)
     min_snr_gamma: float = 5.0
     ema_decay: float = 0.999
+    # 4b. UNet, second cycle: the saved UNet trained on with a fresh optimiser, cosine cycle and
+    # EMA at half the peak rate. At the end of stage 4 shape was still climbing (model card)
+    unet_second_steps: int = 2_400
+    unet_second_lr: float = 4e-4
+    unet_second_seed_offset: int = 13  # its batches and noise: generator seed + 13
     warmup: int = 100  # linear warmup steps, then cosine decay to 5 % (all stages)
 
     @classmethod
@@ -62,7 +67,7 @@ class TrainConfig:
         return cls(dataset_size=256, clip_steps=4, clip_batch=32, refine_steps=4, refine_groups=2,
                    refine_group_pool=8, modifier_steps=4, modifier_groups=1,
                    modifier_group_pool=2, vae_steps=4,
-                   vae_batch=8, unet_steps=4, unet_batch=8, warmup=2)
+                   vae_batch=8, unet_steps=4, unet_batch=8, unet_second_steps=3, warmup=2)
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:

@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from workbench.toyworld import models
+from workbench.toyworld import models, paths
 from workbench.toyworld.clip_stages import (
     clip_tokens,
     refine_clip,
@@ -99,14 +100,17 @@ def text_states(text_encoder, token_ids: torch.Tensor, batch: int = 512, device=
 
 
 def train_unet(latents, cond_states, uncond_state, cfg: TrainConfig, dcfg: models.DiffusionConfig,
-               seed: int, device, progress=True, on_checkpoint=None, checkpoint_every: int = 200):
+               seed: int, device, progress=True, on_checkpoint=None, checkpoint_every: int = 200, init=None):
     """Returns the EMA UNet; `on_checkpoint(ema, step)` is called every `checkpoint_every` steps.
 
     `cond_states` (N, 77, width) are the text encoder's states for each latent's caption and
-    `uncond_state` (77, width) those of the empty caption.
+    `uncond_state` (77, width) those of the empty caption. `init`, a UNet, is trained on (a copy)
+    instead of fresh weights.
     """
     torch.manual_seed(seed)
-    unet = models.build_unet(dcfg, cross_attention_dim=cond_states.shape[-1]).to(device).train()
+    unet = models.build_unet(dcfg, cross_attention_dim=cond_states.shape[-1]) if init is None else \
+        copy.deepcopy(init).float().requires_grad_(True)
+    unet = unet.to(device).train()
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     sched = models.build_train_scheduler(dcfg)
     alphas = sched.alphas_cumprod.to(device)
@@ -151,6 +155,22 @@ def train_unet(latents, cond_states, uncond_state, cfg: TrainConfig, dcfg: model
     return ema.cpu()
 
 
+def second_cycle(model_dir, images, captions, cfg: TrainConfig, dcfg: models.DiffusionConfig, seed: int,
+                 device, progress=True):
+    """Stage 4b: the UNet of a saved model folder, trained on for `cfg.unet_second_steps` steps
+    with a fresh optimiser, cosine cycle (peak `cfg.unet_second_lr`) and EMA; returns the EMA.
+
+    It starts from the folder as saved (float16 on disk), latents and text states included, so
+    the stage is the same whether it follows stage 4 in one run or resumes a finished model.
+    """
+    pipe = models.load_pipeline(Path(model_dir) / "pipeline")
+    latents = encode_latents(pipe.vae, images, device=device, progress=progress) * pipe.vae.config.scaling_factor
+    cond = text_states(pipe.text_encoder, caption_ids(pipe.tokenizer, captions), device=device, progress=progress)
+    uncond = text_states(pipe.text_encoder, caption_ids(pipe.tokenizer, [""]), device=device, progress=False)[0]
+    second = replace(cfg, unet_steps=cfg.unet_second_steps, unet_lr=cfg.unet_second_lr)
+    return train_unet(latents, cond, uncond, second, dcfg, seed, device, progress, init=pipe.unet)
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole recipe
 # ---------------------------------------------------------------------------------------------
@@ -175,17 +195,22 @@ def caption_ids(tokenizer, texts) -> torch.Tensor:
 def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, device=None,
           config: TrainConfig | None = None,
           diffusion_config: models.DiffusionConfig | None = None,
-          clip_checkpoint: Path | str | None = None) -> dict:
+          clip_checkpoint: Path | str | None = None, first_cycle: Path | str | None = None) -> dict:
     """Train CLIP, VAE and UNet from `seed` and write `out_dir/clip` and `out_dir/pipeline`.
 
-    `quick=True` runs a few steps of every stage (for tests). `clip_checkpoint` resumes after
-    the CLIP stages (2-2c) with the CLIP an earlier run of the same seed and config saved (and
-    takes their times from its `training.json`); the result equals a full run's only if that
-    CLIP was saved in float32 (`models.save_clip(clip, dir, fp16=False)`), since the model
-    folder's CLIP is float16. Returns the training record that is also written to
-    `out_dir/training.json`.
+    `quick=True` runs a few steps of every stage (for tests). Two ways to resume, each taking the
+    earlier stages' times from the earlier run's `training.json`:
+    - `clip_checkpoint`: after the CLIP stages (2-2c), with the CLIP an earlier run of the same
+      seed and config saved; the result equals a full run's only if that CLIP was saved in
+      float32 (`models.save_clip(clip, dir, fp16=False)`), since the model folder's is float16;
+    - `first_cycle`: at stage 4b, from the model folder of a run of the same seed and config up
+      to stage 4 (such as the run-4 model); the result equals a full run's.
+    Returns the training record that is also written to `out_dir/training.json`.
     """
     out = Path(out_dir)
+    if first_cycle is not None and not paths.is_trained(first_cycle):  # before minutes of drawing data
+        raise FileNotFoundError(f"no trained model in {first_cycle} to resume from (it needs clip/ and pipeline/); "
+                                "pass the folder of a run trained up to stage 4")
     device = training_device(device)
     cfg = config or (TrainConfig.quick() if quick else TrainConfig())
     dcfg = diffusion_config or models.DiffusionConfig()
@@ -197,6 +222,49 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
                                             workers=1 if quick else 2, progress=progress)
     times["data"] = time.time() - t0
 
+    # 2-4. CLIP, VAE, UNet's first cycle, saved as a model folder
+    if first_cycle is None:
+        times.update(_first_cycle(out, images, captions, shapes, cfg, dcfg, seed, device, progress,
+                                  checkpoints=not quick, clip_checkpoint=clip_checkpoint))
+    else:
+        _copy_model(Path(first_cycle), out)
+        times.update(_earlier_times(Path(first_cycle), lambda stage: stage not in ("data", "unet_second_cycle")))
+
+    # 4b. UNet, second cycle, from the saved folder
+    if cfg.unet_second_steps:
+        t0 = time.time()
+        unet = second_cycle(out, images, captions, cfg, dcfg, seed + cfg.unet_second_seed_offset, device, progress)
+        models.replace_unet(out / "pipeline", unet, dcfg)
+        times["unet_second_cycle"] = time.time() - t0
+
+    pipe = models.load_pipeline(out / "pipeline")
+    clip, _ = models.load_clip(out / "clip" / "open_clip_model.safetensors")
+    record = {
+        "seed": seed,
+        "quick": quick,
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "seconds": {k: round(v, 1) for k, v in times.items()},
+        "total_seconds": round(sum(times.values()), 1),
+        "train_config": asdict(cfg),
+        "diffusion_config": dcfg.to_dict(),
+        "latent_scaling_factor": pipe.vae.config.scaling_factor,
+        "parameters": {
+            "clip": models.parameter_count(clip),
+            "text_encoder": models.parameter_count(pipe.text_encoder),
+            "vae": models.parameter_count(pipe.vae),
+            "unet": models.parameter_count(pipe.unet),
+        },
+        "weights_mb": round(models.weights_size_mb(out), 2),
+    }
+    (out / "training.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def _first_cycle(out: Path, images, captions, shapes, cfg: TrainConfig, dcfg: models.DiffusionConfig, seed: int,
+                 device, progress: bool, checkpoints: bool, clip_checkpoint=None) -> dict[str, float]:
+    """Stages 2-4, written to `out` (clip/ and pipeline/, float16 on disk); their seconds."""
+    times = {}
     # 2. CLIP; 2b. CLIP on shape groups; 2c. its image tower on modifier groups
     if clip_checkpoint is None:
         t0 = time.time()
@@ -213,10 +281,7 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
             times["clip_modifier_groups"] = time.time() - t0
     else:
         clip, _ = models.load_clip(clip_checkpoint)
-        previous = Path(clip_checkpoint).parents[1] / "training.json"
-        if previous.is_file():
-            times.update({k: v for k, v in json.loads(previous.read_text())["seconds"].items()
-                          if k.startswith("clip")})
+        times.update(_earlier_times(Path(clip_checkpoint).parents[1], lambda stage: stage.startswith("clip")))
     # the diffusion text encoder is the finished CLIP text tower, the UNet's frozen conditioning
     text_encoder = models.convert_text_tower(clip)
 
@@ -244,32 +309,25 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
             (out / "pipeline" / "CHECKPOINT").write_text(f"UNet EMA after {step} of {cfg.unet_steps} steps\n")
 
     unet = train_unet(latents, cond_states, uncond_state, cfg, dcfg, seed + 3, device, progress,
-                      on_checkpoint=None if quick else save)
+                      on_checkpoint=save if checkpoints else None)
     times["unet"] = time.time() - t0
-
-    # 5. Save: clip/ and pipeline/, float16 on disk
     save(unet)
     (out / "pipeline" / "CHECKPOINT").unlink(missing_ok=True)
-    record = {
-        "seed": seed,
-        "quick": quick,
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-        "seconds": {k: round(v, 1) for k, v in times.items()},
-        "total_seconds": round(sum(times.values()), 1),
-        "train_config": asdict(cfg),
-        "diffusion_config": dcfg.to_dict(),
-        "latent_scaling_factor": scale,
-        "parameters": {
-            "clip": models.parameter_count(clip),
-            "text_encoder": models.parameter_count(text_encoder),
-            "vae": models.parameter_count(vae),
-            "unet": models.parameter_count(unet),
-        },
-        "weights_mb": round(models.weights_size_mb(out), 2),
-    }
-    (out / "training.json").write_text(json.dumps(record, indent=2))
-    return record
+    return times
+
+
+def _copy_model(source: Path, out: Path) -> None:
+    if source.resolve() != out.resolve():
+        for part in ("clip", "pipeline"):
+            shutil.copytree(source / part, out / part, dirs_exist_ok=True)
+
+
+def _earlier_times(model_dir: Path, keep) -> dict[str, float]:
+    """The stage seconds of an earlier run's `training.json` that `keep(stage)` accepts, if it has one."""
+    previous = model_dir / "training.json"
+    if not previous.is_file():
+        return {}
+    return {k: v for k, v in json.loads(previous.read_text())["seconds"].items() if keep(k)}
 
 
 def main(argv=None):  # python -m workbench.toyworld.train --out DIR [--seed N] [--quick]
@@ -281,8 +339,10 @@ def main(argv=None):  # python -m workbench.toyworld.train --out DIR [--seed N] 
     p.add_argument("--quick", action="store_true")
     p.add_argument("--device", default=None)
     p.add_argument("--clip-checkpoint", default=None, help="resume after the CLIP stages with this CLIP")
+    p.add_argument("--first-cycle", default=None, help="resume at stage 4b from this model folder (stages 1-4 done)")
     a = p.parse_args(argv)
-    record = train(a.out, seed=a.seed, quick=a.quick, device=a.device, clip_checkpoint=a.clip_checkpoint)
+    record = train(a.out, seed=a.seed, quick=a.quick, device=a.device, clip_checkpoint=a.clip_checkpoint,
+                   first_cycle=a.first_cycle)
     print(json.dumps(record["seconds"]), f"total {record['total_seconds']} s")
 
 
