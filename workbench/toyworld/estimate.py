@@ -3,7 +3,8 @@
     seconds = estimate()           # {"data": s, "clip": s, ..., "total": s}; about a minute on 2 cores
 
 Machines of one nominal size differ by more than 2x (the model card's "Training recipe and
-time": 53 min on one 2-core machine, about 2 h 10 min on another), so the recorded time of the
+time": run 4's recipe took 53 min on one 2-core machine and would take about 2 h 10 min on
+another), so the recorded time of the
 shipped run says little about this machine. Each stage's own code is run twice here, for a
 few steps and for a few more, on real world images at the recipe's batch sizes; the
 difference is the cost of a step, without the set-up both runs share. Per-item work (drawing

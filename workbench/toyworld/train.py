@@ -1,6 +1,6 @@
 """Train the toy-world models from a seed: CLIP, then VAE, then UNet; write the model folder.
 
-    train(out_dir, seed=0)   # 53 min on 2 idle CPU cores (budget 60), reproducible weights
+    train(out_dir, seed=0)   # about 70 min on 2 idle CPU cores (budget 60), reproducible weights
 
 1. A dataset of captioned world images is drawn once (`ToyWorld().batch`, items depend only
    on (seed, index)) and shared by every stage.
@@ -13,6 +13,8 @@
    tower (converted to a transformers `CLIPTextModel`, exactly as the pipeline will run it);
    v-prediction on a cosine schedule, loss weights capped on nearly clean steps, 10 % empty captions for
    classifier-free guidance, EMA weights shipped.
+4b. The saved UNet trained on for a second cosine cycle with a fresh optimiser and EMA
+   (`second_cycle`); `--first-cycle DIR` resumes here from a model trained up to stage 4.
 5. `models.save_clip` and `models.save_pipeline` write `clip/` and `pipeline/`, plus
    `training.json` with the recipe and the measured time of each stage.
 
