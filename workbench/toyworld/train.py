@@ -101,6 +101,20 @@ def text_states(text_encoder, token_ids: torch.Tensor, batch: int = 512, device=
     return torch.cat(out)
 
 
+def caption_ids(tokenizer, texts) -> torch.Tensor:
+    """The pipeline tokenizer's ids of `texts`, padded to its full context, as the pipeline
+    encodes prompts: (N, 77)."""
+    return tokenizer(list(texts), padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt").input_ids
+
+
+def caption_states(text_encoder, tokenizer, captions, device="cpu", progress=True):
+    """The UNet's conditioning: the text states of every caption (N, 77, width) and of the empty
+    caption (77, width), as the pipeline will encode prompts."""
+    cond = text_states(text_encoder, caption_ids(tokenizer, captions), device=device, progress=progress)
+    return cond, text_states(text_encoder, caption_ids(tokenizer, [""]), device=device, progress=False)[0]
+
+
 def train_unet(latents, cond_states, uncond_state, cfg: TrainConfig, dcfg: models.DiffusionConfig,
                seed: int, device, progress=True, on_checkpoint=None, checkpoint_every: int = 200, init=None):
     """Returns the EMA UNet; `on_checkpoint(ema, step)` is called every `checkpoint_every` steps.
@@ -167,8 +181,7 @@ def second_cycle(model_dir, images, captions, cfg: TrainConfig, dcfg: models.Dif
     """
     pipe = models.load_pipeline(Path(model_dir) / "pipeline")
     latents = encode_latents(pipe.vae, images, device=device, progress=progress) * pipe.vae.config.scaling_factor
-    cond = text_states(pipe.text_encoder, caption_ids(pipe.tokenizer, captions), device=device, progress=progress)
-    uncond = text_states(pipe.text_encoder, caption_ids(pipe.tokenizer, [""]), device=device, progress=False)[0]
+    cond, uncond = caption_states(pipe.text_encoder, pipe.tokenizer, captions, device, progress)
     second = replace(cfg, unet_steps=cfg.unet_second_steps, unet_lr=cfg.unet_second_lr)
     return train_unet(latents, cond, uncond, second, dcfg, seed, device, progress, init=pipe.unet)
 
@@ -185,13 +198,6 @@ def training_device(device=None) -> torch.device:
     if device.type == "cpu":
         torch.set_num_threads(2)
     return device
-
-
-def caption_ids(tokenizer, texts) -> torch.Tensor:
-    """The pipeline tokenizer's ids of `texts`, padded to its full context, as the pipeline
-    encodes prompts: (N, 77)."""
-    return tokenizer(list(texts), padding="max_length", max_length=tokenizer.model_max_length,
-                     truncation=True, return_tensors="pt").input_ids
 
 
 def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, device=None,
@@ -299,8 +305,7 @@ def _first_cycle(out: Path, images, captions, shapes, cfg: TrainConfig, dcfg: mo
     # 4. UNet on the frozen, converted text tower
     t0 = time.time()
     tokenizer = models.build_tokenizer()
-    cond_states = text_states(text_encoder, caption_ids(tokenizer, captions), device=device, progress=progress)
-    uncond_state = text_states(text_encoder, caption_ids(tokenizer, [""]), device=device, progress=False)[0]
+    cond_states, uncond_state = caption_states(text_encoder, tokenizer, captions, device, progress)
     models.save_clip(clip, out / "clip")
 
     def save(unet, step=None):  # the pipeline folder; also a checkpoint while the UNet trains
