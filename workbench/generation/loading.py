@@ -16,7 +16,9 @@ gives the same pixels alone or in a grid (`batch_invariance.py`).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +90,30 @@ def _from_folder(folder: Path, torch_dtype):
     if not (folder / "model_index.json").is_file():
         raise ModelNotFoundError(f"{folder} is a folder but not a diffusers model (no model_index.json); "
                                  "save one with pipeline.save_pretrained(folder) or pass a .safetensors file")
+    mismatch = scheduler_mismatch(folder)
+    if mismatch:
+        warnings.warn(mismatch, UserWarning, stacklevel=3)
     return DiffusionPipeline.from_pretrained(str(folder), dtype=torch_dtype, local_files_only=True)
+
+
+def scheduler_mismatch(folder: Path) -> str | None:
+    """Why the folder's sampler is not the one its scheduler config was saved by, or None.
+
+    `from_pretrained` builds the class that `model_index.json` names and gives it the settings
+    in `scheduler/scheduler_config.json`, whichever class saved them. Swapping a sampler by
+    editing only the config therefore changes nothing, silently.
+    """
+    try:
+        named = json.loads((folder / "model_index.json").read_text())["scheduler"][1]
+        saved = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())["_class_name"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None  # no scheduler, or a layout diffusers reports on itself
+    if named is None or named == saved:
+        return None
+    return (f"{folder}: model_index.json names the scheduler {named}, but scheduler/scheduler_config.json was "
+            f"saved by {saved}; diffusers builds {named} with {saved}'s settings. Put the class you mean in "
+            "both files (pipeline.scheduler = Cls.from_config(pipeline.scheduler.config) and save_pretrained "
+            "writes both)")
 
 
 def _from_single_file(path: Path, torch_dtype, config: str | None, trust_pickle: bool):
