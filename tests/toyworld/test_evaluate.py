@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from workbench.toyworld.evaluate import linear_probe
+from workbench.toyworld.evaluate import category_figures, linear_probe, modifier_hits
+from workbench.toyworld.vocabulary import Vocabulary
 
 
 def _features(rng, labels, signal):
@@ -24,3 +25,36 @@ def test_probe_stays_near_chance_on_features_without_the_attribute():
     y_train, y_test = rng.integers(0, 7, 700), rng.integers(0, 7, 300)
     acc = linear_probe(_features(rng, y_train, 0.0), y_train, _features(rng, y_test, 0.0), y_test)
     assert acc <= 0.30  # chance is 1/7
+
+
+class _Picks:
+    """A stand-in CLIP that picks the candidate naming most of `phrases` (the first of a tie)."""
+
+    def __init__(self, *phrases):
+        self.phrases, self.seen = phrases, []
+
+    def choose(self, feature, candidates):
+        self.seen.append(candidates)
+        scores = [sum(p in c for p in self.phrases) for c in candidates]
+        return scores.index(max(scores))
+
+
+def test_each_modifier_is_tested_against_its_category_with_the_others_kept():
+    vocab = Vocabulary.load()
+    zs = _Picks("octane render", "1980s")  # right about the engine, wrong about the decade
+    hits = modifier_hits(zs, vocab, None, "red", "circle", "white",
+                         ["render_engines:octane-render", "decades:1900s"])
+    assert hits == [("render_engines", True, False), ("decades", False, False)]
+    engines, decades = zs.seen
+    assert len(engines) == 4 and all("1900s" in c for c in engines)       # 3 engines or none, 1900s kept
+    assert len(decades) == 4 and all("octane render" in c for c in decades)
+    assert modifier_hits(zs, vocab, None, "red", "circle", "white", ["render_engines:octane-render"]) == \
+        [("render_engines", True, True)]
+
+
+def test_category_figures_split_the_modifiers_that_were_alone():
+    hits = [("film", True, True), ("film", False, False), ("film", True, False), ("decades", False, True)]
+    f = category_figures(hits, ["film", "decades", "artists"])
+    assert f["film"] == {"accuracy": 0.6667, "n": 3, "chance": 0.25, "alone": 1.0, "alone_n": 1}
+    assert f["decades"]["accuracy"] == 0.0 and f["decades"]["alone_n"] == 1
+    assert f["artists"]["accuracy"] is None and f["artists"]["n"] == 0

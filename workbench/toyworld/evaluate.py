@@ -11,7 +11,9 @@
    whose modifiers change neither colour nor background. The same figures on real world
    renders of the same prompts give the oracle's own ceiling.
 3. Modifiers in generated images: for each modifier of a prompt, the toy CLIP chooses among
-   the prompt with each modifier of that category or with none of them (chance 1/4).
+   the prompt with each modifier of that category or with none of them (chance 1/4). Beside
+   each category's figure: the same where the modifier is the prompt's only one, and the same
+   test on held-out real renders (`real_modifier_ceiling`), which no UNet can be expected to beat.
 4. The toy CLIP on held-out real world images (a world seed never used in training), zero-shot:
    colour (8-way), shape (7-way) and modifier (15 modifiers or none, 16-way). Candidates
    differ only in the attribute tested; the rest of each candidate prompt is the truth.
@@ -143,6 +145,33 @@ def compose(vocab, colour, shape, background, modifier_refs) -> str:
     return re.sub(r"\b([aA]) (?=[aeiouAEIOU])", r"\1n ", ", ".join([subject] + phrases))
 
 
+def modifier_hits(zs: ZeroShot, vocab, feature, colour, shape, background, modifiers):
+    """For each modifier of a picture: (category, read right, alone). The toy CLIP chooses among
+    the prompt with each modifier of that category or with none of them (chance 1/4); the
+    picture's other modifiers stay in every candidate."""
+    out = []
+    for ref in modifiers:
+        cat = vocab.modifier(ref).category
+        others = [r for r in modifiers if vocab.modifier(r).category != cat]
+        options = [m.ref for m in vocab.modifiers if m.category == cat]
+        cands = [compose(vocab, colour, shape, background, others + [o]) for o in options]
+        cands.append(compose(vocab, colour, shape, background, others))
+        k = zs.choose(feature, cands)
+        out.append((cat, k < len(options) and options[k] == ref, not others))
+    return out
+
+
+def category_figures(hits, categories) -> dict:
+    """Accuracy per category, overall and where the modifier was the picture's only one."""
+    out = {}
+    for c in categories:
+        every = [ok for cat, ok, _ in hits if cat == c]
+        alone = [ok for cat, ok, only in hits if cat == c and only]
+        out[c] = {"accuracy": _acc(every), "n": len(every), "chance": 0.25,
+                  "alone": _acc(alone), "alone_n": len(alone)}
+    return out
+
+
 def _acc(hits) -> float | None:
     return round(float(np.mean(hits)), 4) if len(hits) else None
 
@@ -210,17 +239,8 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
 
     # 3. Modifiers in generated images, per category, chance 1/4
     feats = zs.image_features(images)
-    per_cat: dict[str, list[bool]] = {c: [] for c in vocab.categories}
-    for (e, _), f in zip(pairs, feats):
-        spec = e.spec
-        for ref in spec.modifiers:
-            cat = vocab.modifier(ref).category
-            others = [r for r in spec.modifiers if vocab.modifier(r).category != cat]
-            options = [m.ref for m in vocab.modifiers if m.category == cat]
-            cands = [compose(vocab, spec.colour, spec.shape, spec.background, others + [o]) for o in options]
-            cands.append(compose(vocab, spec.colour, spec.shape, spec.background, others))
-            k = zs.choose(f, cands)
-            per_cat[cat].append(k < len(options) and options[k] == ref)
+    gen_hits = [h for (e, _), f in zip(pairs, feats)
+                for h in modifier_hits(zs, vocab, f, e.spec.colour, e.spec.shape, e.spec.background, e.spec.modifiers)]
 
     # 4. The toy CLIP zero-shot on held-out real images (single objects, no roles)
     real_images, _, scenes = world.batch(REAL_SEED, n_real)
@@ -238,8 +258,10 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     shape_probe = linear_probe(zs.image_features(probe_images[probe_single]).numpy(),
                                [probe_scenes[i].objects[0].shape for i in probe_single],
                                rfeats[single].numpy(), [scenes[i].objects[0].shape for i in single])
+    real_hits = []  # the test of step 3 on real renders: what a UNet that drew like the world would score
     for sc, f in ((scenes[i], rfeats[i]) for i in single):
         o, mods = sc.objects[0], list(sc.modifiers)
+        real_hits += modifier_hits(zs, vocab, f, o.colour, o.shape, sc.background, mods)
         if not any(vocab.modifier(r).changes_colour for r in mods):
             cands = [compose(vocab, c, o.shape, sc.background, mods) for c in colours]
             real["colour"].append(colours[zs.choose(f, cands)] == o.colour)
@@ -265,7 +287,6 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     d = d.reshape(len(few), 5, *d.shape[1:])
     diffs = np.array([np.abs(x.astype(float) - g[0].astype(float)).mean() for g in d for x in g[1:]])
 
-    gen_cat = {c: {"accuracy": _acc(h), "n": len(h), "chance": 0.25} for c, h in per_cat.items()}
     figures = {
         "model_dir": str(root),
         "steps": steps,
@@ -280,7 +301,8 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
             "background": _acc(hits["background"]),
             "real_ceiling": {k: _acc(hits["real_" + k]) for k in ("colour", "shape", "background")},
         },
-        "generated_modifier": gen_cat,
+        "generated_modifier": category_figures(gen_hits, vocab.categories),
+        "real_modifier_ceiling": category_figures(real_hits, vocab.categories),
         "real_zero_shot": {
             "colour": _acc(real["colour"]), "colour_n": len(real["colour"]), "colour_chance": 1 / len(colours),
             "shape": _acc(real["shape"]), "shape_n": len(real["shape"]), "shape_chance": 1 / len(shapes),
