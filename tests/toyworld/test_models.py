@@ -39,6 +39,19 @@ def tiny_clip(tmp_path_factory):
     return name, path, models.build_clip(name, seed=0).eval()
 
 
+def test_building_a_fresh_clip_does_not_warn_that_no_weights_loaded(tiny_clip, caplog):
+    """A random start is what `build_clip` is for; open_clip's warning about it is dropped, and
+    only while building: other warnings still reach the root logger afterwards."""
+    import logging
+
+    name, _, _ = tiny_clip
+    with caplog.at_level(logging.WARNING):
+        models.build_clip(name, seed=0)
+        logging.warning("No pretrained weights loaded, said after building")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["No pretrained weights loaded, said after building"]
+
+
 @pytest.fixture(scope="module")
 def tokenizer():
     return models.build_tokenizer()

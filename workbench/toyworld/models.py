@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,6 +51,14 @@ def register_clip_config_file(path: Path | str) -> str:
     return Path(path).stem
 
 
+class _RandomInitNotice(logging.Filter):
+    """Drops open_clip's "No pretrained weights loaded ... initialized randomly" warning, which
+    `build_clip` asks for on purpose; in `train` it read like a failed load, once per stage."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
 def build_clip(name: str = CLIP_MODEL_NAME, seed: int | None = None):
     """A randomly initialised open_clip model of a registered architecture (float32, CPU)."""
     import open_clip
@@ -58,7 +67,13 @@ def build_clip(name: str = CLIP_MODEL_NAME, seed: int | None = None):
         register_clip_config()
     if seed is not None:
         torch.manual_seed(seed)
-    return open_clip.create_model(name, pretrained=None)
+    notice = _RandomInitNotice()
+    root = logging.getLogger()  # open_clip logs through the root logger
+    root.addFilter(notice)
+    try:
+        return open_clip.create_model(name, pretrained=None)
+    finally:
+        root.removeFilter(notice)
 
 
 def load_clip(checkpoint: Path | str, name: str = CLIP_MODEL_NAME):
