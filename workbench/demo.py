@@ -117,7 +117,9 @@ def step_comparison(out: Path) -> str:
     gen = _generator(out)
     refs = ["render_engines:octane-render", "film:ilford-hp5", "mediums:watercolor", "artists:georges-seurat",
             "artists:piet-mondrian", "decades:1980s"]
-    grid = compare_modifiers(gen, "a yellow heart on a white background", refs, "0-3")
+    # Red, not yellow: black-and-white film turns yellow on white into pale gray on white, so the
+    # film row showed almost nothing (the world's own renders too) and read as a failure
+    grid = compare_modifiers(gen, "a red heart on a white background", refs, "0-3")
     path = grid.save(out / "comparison.png")
     return "<p>Same subject and seeds in every row; each row adds one modifier.</p>" + _img(path, out, "comparison")
 
