@@ -270,6 +270,25 @@ def test_shape_prompt_term_adds_to_the_caption_loss_only_when_asked():
 STAGES = {"data", "clip", "clip_shape_groups", "clip_modifier_groups", "vae", "unet", "unet_second_cycle"}
 
 
+def test_vae_chroma_term_charges_colour_error_and_not_gray_error():
+    """Off by default (the shipped recipe's loss, unchanged); when on, an error that tints an
+    image costs its weight times the colour error, and an error that keeps it gray costs nothing."""
+    from dataclasses import replace
+
+    from workbench.toyworld.recipe import TrainConfig
+    from workbench.toyworld.train import vae_loss
+
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    gray_error = x + 0.1                                             # the same shift in R, G, B
+    tint = x + torch.tensor([0.2, -0.1, -0.1]).view(1, 3, 1, 1)      # a red cast, mean shift 0
+    kl = torch.tensor(3.0)
+    off, on = TrainConfig(), replace(TrainConfig(), vae_chroma_weight=2.0)
+    assert off.vae_chroma_weight == 0
+    assert vae_loss(gray_error, x, kl, on) == pytest.approx(float(vae_loss(gray_error, x, kl, off)))
+    extra = float(vae_loss(tint, x, kl, on) - vae_loss(tint, x, kl, off))
+    assert extra == pytest.approx(2.0 * (0.2 + 0.1 + 0.1) / 3, rel=1e-5)
+
+
 @pytest.mark.slow
 def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
     from workbench.toyworld.train import train

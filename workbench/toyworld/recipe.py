@@ -47,6 +47,9 @@ class TrainConfig:
     vae_batch: int = 32
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
+    # Weight of an L1 term on colour error alone (each pixel's deviation from its own gray), off
+    # in the shipped recipe. Without it the VAE gives black-and-white film back tinted (model card)
+    vae_chroma_weight: float = 0.0
     # 4. UNet
     unet_steps: int = 4_800
     unet_batch: int = 64

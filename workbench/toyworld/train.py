@@ -8,7 +8,8 @@
    learnable temperature, and one-shape images also against the shape prompts ("a circle",
    ...); then 2b, batches that hold shape-variant groups, so that shape must be read; then 2c,
    the image tower alone on modifier-variant groups, so that a plain image is not called styled.
-3. VAE: diffusers `AutoencoderKL` 64x64x3 <-> 16x16x4, L1 + MSE reconstruction and a tiny KL.
+3. VAE: diffusers `AutoencoderKL` 64x64x3 <-> 16x16x4, L1 + MSE reconstruction and a tiny KL
+   (`vae_loss`).
 4. UNet: `UNet2DConditionModel` on the VAE latents, cross-attending to the frozen CLIP text
    tower (converted to a transformers `CLIPTextModel`, exactly as the pipeline will run it);
    v-prediction on a cosine schedule, loss weights capped on nearly clean steps, 10 % empty captions for
@@ -68,14 +69,23 @@ def train_vae(images, cfg: TrainConfig, dcfg: models.DiffusionConfig, seed: int,
         x = to_unit(images[idx.numpy()]).to(device)
         posterior = vae.encode(x).latent_dist
         z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen).to(device)
-        rec = vae.decode(z).sample
-        loss = (rec - x).abs().mean() + F.mse_loss(rec, x) + cfg.vae_kl_weight * posterior.kl().mean()
+        loss = vae_loss(vae.decode(z).sample, x, posterior.kl().mean(), cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
     return vae.eval().cpu()
+
+
+def vae_loss(rec, x, kl, cfg: TrainConfig):
+    """L1 + MSE reconstruction, a tiny KL and, if `cfg.vae_chroma_weight`, L1 on the colour
+    error alone: per-channel losses let each channel err on its own, so gray comes back tinted."""
+    loss = (rec - x).abs().mean() + F.mse_loss(rec, x) + cfg.vae_kl_weight * kl
+    if cfg.vae_chroma_weight:  # skipped when off, so the shipped recipe's arithmetic is unchanged
+        colour = lambda t: t - t.mean(1, keepdim=True)
+        loss = loss + cfg.vae_chroma_weight * (colour(rec) - colour(x)).abs().mean()
+    return loss
 
 
 @torch.no_grad()
