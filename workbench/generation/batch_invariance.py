@@ -22,8 +22,8 @@ a `Linear`, and (2) a 1x1 convolution, as one batched product of per-image matri
 other convolution on a standard-layout input, and a lone image beside a copy of itself; and
 (4) give `GroupNorm` a standard-layout input. Weights, `state_dict` and the outputs' meaning
 are unchanged. On the embedded model a 3x3 grid costs the same within the noise (+0.3 %,
-rounds -6 % to +4 %), and one image without guidance a third more (its convolutions run
-twice), as measured in `benchmarks/bench_generation.py`. It is applied on the CPU only: GPU
+rounds -6 % to +4 %), and one image without guidance 11 % to a third more, by machine (its
+convolutions run twice), as measured in `benchmarks/bench_generation.py`. It is applied on the CPU only: GPU
 libraries vary with the batch in other layers as well, so there the promise is not made.
 """
 
