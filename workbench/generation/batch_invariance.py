@@ -23,8 +23,9 @@ other convolution on a standard-layout input, and a lone image beside a copy of 
 (4) give `GroupNorm` a standard-layout input. Weights, `state_dict` and the outputs' meaning
 are unchanged. On the embedded model a 3x3 grid costs the same within the noise (+0.3 %,
 rounds -6 % to +4 %), and one image without guidance 11 % to a third more, by machine (its
-convolutions run twice), as measured in `benchmarks/bench_generation.py`. It is applied on the CPU only: GPU
-libraries vary with the batch in other layers as well, so there the promise is not made.
+convolutions run twice), as measured in `benchmarks/bench_generation.py`. It is applied on the
+CPU only: GPU libraries vary with the batch in other layers as well, so there the promise is
+not made.
 """
 
 from __future__ import annotations
