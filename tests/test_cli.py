@@ -35,6 +35,9 @@ def test_compose_json_is_a_composition(capsys):
     (["toyworld", "train"], "needs --out DIR"),
     (["toyworld", "train", "--out", "unused", "--first-cycle", "no-such-model"],
      "no trained model in no-such-model to resume from"),
+    (["toyworld", "train", "--out", "unused", "--second-cycle", "no-such-model"],
+     "pass the folder of a run trained up to stage 4b"),
+    (["toyworld", "train", "--out", "unused", "--first-cycle", "a", "--second-cycle", "b"], "not both"),
 ])
 def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     code, out, err = run(capsys, *argv)

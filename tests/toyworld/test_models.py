@@ -2,6 +2,7 @@
 saving and loading through the ordinary loaders, and the training recipe in quick mode."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,21 +202,32 @@ def test_is_trained_needs_every_part(tmp_path):
     assert not paths.is_trained(tmp_path)
 
 
-def test_modifier_stage_trains_the_image_tower_and_leaves_the_text_tower_exact():
-    """Stage 2c must not touch what the UNet cross-attends to: the text tower, bit for bit."""
-    from workbench.toyworld.clip_stages import clip_tokens, train_clip_on_modifiers
+@pytest.mark.parametrize("stage", ["2c", "5"])
+def test_image_tower_stages_train_it_and_leave_the_text_tower_exact(stage):
+    """Stages 2c and 5 must not touch what the UNet cross-attends to: the text tower, bit for bit."""
+    from workbench.toyworld.clip_stages import clip_tokens, train_clip_on_modifiers, train_clip_on_round_trips
     from workbench.toyworld.recipe import TrainConfig, draw_dataset
 
     images, captions, shapes = draw_dataset(11, 48, workers=1, progress=False)
     clip = models.build_clip()
     before = {k: v.clone() for k, v in clip.state_dict().items()}
-    clip = train_clip_on_modifiers(clip, images, clip_tokens(captions), shapes, TrainConfig.quick(), 5, "cpu",
-                                   progress=False)
+    args = (images, clip_tokens(captions), shapes, TrainConfig.quick(), 5, "cpu")
+    if stage == "2c":
+        clip = train_clip_on_modifiers(clip, *args, progress=False)
+    else:
+        clip = train_clip_on_round_trips(clip, models.build_vae(models.DiffusionConfig()), *args, progress=False)
     after = clip.state_dict()
     trained = [k for k in after if not torch.equal(before[k], after[k])]
     assert trained and all(k.startswith("visual.") or k in ("text_projection", "logit_scale") for k in trained)
     assert "text_projection" in trained and any(k.startswith("visual.") for k in trained)
     assert all(p.requires_grad for p in clip.parameters()) and not clip.training
+
+
+def test_a_round_trip_through_unit_range_keeps_every_pixel():
+    from workbench.toyworld.recipe import from_unit, to_unit
+
+    x = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    assert np.array_equal(from_unit(to_unit(x)), x)
 
 
 def test_shape_ids_name_the_shape_of_one_shape_images_only():
@@ -267,7 +279,8 @@ def test_shape_prompt_term_adds_to_the_caption_loss_only_when_asked():
     assert loss(1.0, np.full_like(shapes, -1)) == plain  # no one-shape image: nothing added
 
 
-STAGES = {"data", "clip", "clip_shape_groups", "clip_modifier_groups", "vae", "unet", "unet_second_cycle"}
+STAGES = {"data", "clip", "clip_shape_groups", "clip_modifier_groups", "vae", "unet", "unet_second_cycle",
+          "clip_round_trips"}
 
 
 def test_vae_chroma_term_charges_colour_error_and_not_gray_error():
@@ -312,30 +325,76 @@ def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), f
 
 
+@pytest.fixture(scope="module")
+def whole_quick_run(tmp_path_factory):
+    """The quick recipe in one go, seed 2: what every resumed run must equal."""
+    from workbench.toyworld.train import train
+
+    out = tmp_path_factory.mktemp("whole")
+    train(out, seed=2, quick=True, progress=False, device="cpu")
+    return out
+
+
+def _weights(model_dir, part):
+    from safetensors.torch import load_file
+
+    files = {"unet": "pipeline/unet/diffusion_pytorch_model.safetensors", "clip": "clip/open_clip_model.safetensors"}
+    return load_file(Path(model_dir) / files[part])
+
+
+def _same(a, b, keys=None):
+    return all(torch.equal(a[k], b[k]) for k in (keys if keys is not None else a))
+
+
 @pytest.mark.slow
-def test_second_cycle_resumed_from_a_first_cycle_folder_equals_one_run(tmp_path):
+def test_second_cycle_resumed_from_a_first_cycle_folder_equals_one_run(tmp_path, whole_quick_run):
     """How run 5 was made: stage 4b from run 4's folder. It must equal the recipe in one go."""
     from dataclasses import replace
-
-    from safetensors.torch import load_file
 
     from workbench.toyworld.recipe import TrainConfig
     from workbench.toyworld.train import train
 
-    train(tmp_path / "whole", seed=2, quick=True, progress=False, device="cpu")
-    first = replace(TrainConfig.quick(), unet_second_steps=0)
+    first = replace(TrainConfig.quick(), unet_second_steps=0, round_trip_steps=0)
     before = train(tmp_path / "first", seed=2, progress=False, device="cpu", config=first)
-    assert "unet_second_cycle" not in before["seconds"]
+    assert "unet_second_cycle" not in before["seconds"] and "clip_round_trips" not in before["seconds"]
     record = train(tmp_path / "resumed", seed=2, quick=True, progress=False, device="cpu",
                    first_cycle=tmp_path / "first")
     assert set(record["seconds"]) == STAGES
     assert record["seconds"]["unet"] == before["seconds"]["unet"]  # the earlier run's times are kept
-    unet = "pipeline/unet/diffusion_pytorch_model.safetensors"
-    a, b, c = (load_file(tmp_path / run / unet) for run in ("whole", "resumed", "first"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not all(torch.equal(a[k], c[k]) for k in a)  # and the second cycle did change the UNet
+    a, b, c = (_weights(run, "unet") for run in (whole_quick_run, tmp_path / "resumed", tmp_path / "first"))
+    assert _same(a, b)
+    assert not _same(a, c)  # and the second cycle did change the UNet
+    assert _same(_weights(whole_quick_run, "clip"), _weights(tmp_path / "resumed", "clip"))
     with pytest.raises(FileNotFoundError, match="no trained model in .* to resume from"):
         train(tmp_path / "x", seed=2, quick=True, progress=False, device="cpu", first_cycle=tmp_path / "nothing")
+
+
+@pytest.mark.slow
+def test_round_trips_resumed_from_a_second_cycle_folder_equal_one_run_and_keep_the_text_tower(tmp_path,
+                                                                                            whole_quick_run):
+    """How run 6 was made: stage 5 from run 5's folder. It trains the CLIP's image tower only, so
+    the text tower the UNet was trained on is exactly as it was."""
+    from dataclasses import replace
+
+    from workbench.toyworld.recipe import TrainConfig
+    from workbench.toyworld.train import train
+
+    upto_4b = replace(TrainConfig.quick(), round_trip_steps=0)
+    before = train(tmp_path / "4b", seed=2, progress=False, device="cpu", config=upto_4b)
+    record = train(tmp_path / "resumed", seed=2, quick=True, progress=False, device="cpu",
+                   second_cycle=tmp_path / "4b")
+    assert set(record["seconds"]) == STAGES
+    assert record["seconds"]["unet_second_cycle"] == before["seconds"]["unet_second_cycle"]
+    whole, resumed, earlier = (_weights(run, "clip") for run in (whole_quick_run, tmp_path / "resumed", tmp_path / "4b"))
+    assert _same(whole, resumed)
+    text = [k for k in whole if not k.startswith("visual.") and k not in ("text_projection", "logit_scale")]
+    visual = [k for k in whole if k.startswith("visual.") and whole[k].is_floating_point()]
+    assert text and _same(whole, earlier, text)  # the UNet's conditioning is untouched
+    assert not _same(whole, earlier, visual)  # and the image tower did train
+    assert _same(_weights(whole_quick_run, "unet"), _weights(tmp_path / "4b", "unet"))
+    with pytest.raises(ValueError, match="not both"):
+        train(tmp_path / "x", seed=2, quick=True, progress=False, device="cpu", first_cycle=tmp_path / "4b",
+              second_cycle=tmp_path / "4b")
 
 
 def test_estimate_times_every_stage_that_training_records():

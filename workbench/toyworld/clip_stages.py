@@ -1,5 +1,6 @@
 """The toy-world CLIP's training stages: 2, contrastive training from scratch; 2b, shape-variant
-groups; 2c, the image tower alone on modifier-variant groups. See `train.py` for the recipe.
+groups; 2c, the image tower alone on modifier-variant groups; 5, the image tower alone on world
+images as the VAE gives them back. See `train.py` for the recipe.
 
 In every stage each image of one plain shape is also matched against the shape prompts ("a
 circle", "a square", ...), as UniCL (Yang et al. 2022) matches images against class names. The
@@ -22,6 +23,7 @@ from workbench.toyworld.recipe import (
     draw_groups,
     lr_factor,
     optimizer,
+    round_trip,
     set_lr,
     to_clip_input,
 )
@@ -145,13 +147,44 @@ def train_clip_on_modifiers(clip, images, tokens, shapes, cfg: TrainConfig, seed
     it. Each batch here holds `modifier_groups` modifier-variant groups
     (`ToyWorld.modifier_variants`: one scene plain and with each modifier alone) and random
     images. Only the image tower, the text projection and the temperature train: the text
-    tower, which the UNet cross-attends to, stays exactly as it was, so its text features are
-    computed once.
+    tower, which the UNet cross-attends to, stays exactly as it was.
     """
     torch.manual_seed(seed)
-    clip = clip.to(device).eval()  # eval: the frozen text tower's features are computed once
     groups = draw_groups("modifier_variants", seed + DATA_SEED_OFFSET, cfg.modifier_group_pool,
                          workers=1 if len(images) < 1_000 else 2, progress=progress)
+    return _train_image_tower(clip, (images, tokens, shapes), groups, cfg.modifier_steps, cfg.modifier_lr, cfg,
+                              seed, device, "clip modifier groups", progress)
+
+
+def train_clip_on_round_trips(clip, vae, images, tokens, shapes, cfg: TrainConfig, seed: int, device, progress=True):
+    """Stage 5: the image tower alone on world images and on their round trips through `vae`.
+
+    Generated images come out of the VAE's decoder, which softens a glow or a drop shadow and
+    tints black and white (model card), so a CLIP trained on the world's own renders misreads
+    them. Here the first `cfg.round_trip_pool` dataset images and a pool of
+    modifier-variant groups are seen both as drawn and as the VAE gives them back, so that
+    the CLIP reads pictures the way the pipeline draws them. As in 2c the text tower, and so
+    the UNet, is untouched.
+    """
+    torch.manual_seed(seed)
+    groups = draw_groups("modifier_variants", seed + DATA_SEED_OFFSET, cfg.modifier_group_pool,
+                         workers=1 if len(images) < 1_000 else 2, progress=progress)
+    n = min(cfg.round_trip_pool, len(images))
+    g_images, g_captions, g_shapes, k = groups
+    both = (np.concatenate([images, round_trip(vae, images[:n], device=device, progress=progress)]),
+            torch.cat([tokens, tokens[:n]]), np.concatenate([shapes, shapes[:n]]))
+    both_groups = (np.concatenate([g_images, round_trip(vae, g_images, device=device, progress=progress)]),
+                   list(g_captions) * 2, np.concatenate([g_shapes, g_shapes]), k)
+    return _train_image_tower(clip, both, both_groups, cfg.round_trip_steps, cfg.round_trip_lr, cfg, seed, device,
+                              "clip round trips", progress)
+
+
+def _train_image_tower(clip, data, groups, steps, lr, cfg: TrainConfig, seed, device, desc, progress):
+    """`_train_on_groups` (`cfg.modifier_groups` groups a batch) with only the image tower, the
+    text projection and the temperature training; `data` = (images, their `clip_tokens`, shape
+    ids). The frozen text tower's features are computed once."""
+    images, tokens, shapes = data
+    clip = clip.to(device).eval()
     tokens = _cut(torch.cat([tokens, clip_tokens(groups[1])]))
     with torch.no_grad():
         pooled = torch.cat([_text_pooled(clip, tokens[s : s + 1024].to(device)) for s in range(0, len(tokens), 1024)])
@@ -167,8 +200,8 @@ def train_clip_on_modifiers(clip, images, tokens, shapes, cfg: TrainConfig, seed
     def prompt_features():
         return prompt_pooled @ clip.text_projection
 
-    _train_on_groups(clip, (images, shapes), groups, text_features, prompt_features, cfg.modifier_steps,
-                     cfg.modifier_groups, cfg.modifier_lr, cfg, seed, device, "clip modifier groups", progress)
+    _train_on_groups(clip, (images, shapes), groups, text_features, prompt_features, steps, cfg.modifier_groups,
+                     lr, cfg, seed, device, desc, progress)
     return clip.requires_grad_(True).eval().cpu()
 
 

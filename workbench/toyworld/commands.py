@@ -25,7 +25,11 @@ def cmd_train(args) -> int:
     if not args.out:
         raise CommandError("toyworld train needs --out DIR (the folder the model is written to), "
                            "or --estimate to time this machine first")
-    record = train(Path(args.out), seed=args.seed, quick=args.quick, device=args.device, first_cycle=args.first_cycle)
+    if args.first_cycle and args.second_cycle:
+        raise CommandError("pass --first-cycle DIR (resume at stage 4b) or --second-cycle DIR (resume at stage 5), "
+                           "not both")
+    record = train(Path(args.out), seed=args.seed, quick=args.quick, device=args.device, first_cycle=args.first_cycle,
+                   second_cycle=args.second_cycle)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in record["seconds"].items())
     print(f"trained toy-world model written to {args.out} in {record['total_seconds']:.0f} s ({stages}); "
           f"recipe and times in {Path(args.out) / 'training.json'}")
@@ -110,6 +114,8 @@ def register(sub) -> None:
     p.add_argument("--device", help="cpu or cuda (default: best available)")
     p.add_argument("--first-cycle", metavar="DIR",
                    help="resume at stage 4b (the UNet's second cycle) from a model folder trained up to stage 4")
+    p.add_argument("--second-cycle", metavar="DIR",
+                   help="resume at stage 5 (CLIP on the VAE's round trips) from a model folder trained up to stage 4b")
     p.set_defaults(func=cmd_train)
     p = toy_sub.add_parser("evaluate", help="the quality figures: oracle and zero-shot accuracies")
     p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")

@@ -51,7 +51,14 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
     Times the stages' own functions for a few steps each on `sample` world images; the group
     pools of stages 2b and 2c are cut to a few groups, since drawing them is timed by count.
     """
-    from workbench.toyworld.clip_stages import clip_tokens, refine_clip, train_clip, train_clip_on_modifiers
+    from workbench.toyworld.clip_stages import (
+        clip_tokens,
+        refine_clip,
+        train_clip,
+        train_clip_on_modifiers,
+        train_clip_on_round_trips,
+    )
+    from workbench.toyworld.recipe import round_trip
     from workbench.toyworld.train import (
         caption_ids,
         encode_latents,
@@ -91,13 +98,20 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
     encoder, ids = models.convert_text_tower(clip), caption_ids(models.build_tokenizer(), captions)
     states, states_s = _timed(lambda: text_states(encoder, ids, device=device, progress=False))
 
+    _, round_trip_s = _timed(lambda: round_trip(vae, images, device=device))
+
+    def round_trip_run(steps):  # its pools cut to a few images and groups; they are timed by count
+        train_clip_on_round_trips(clip, vae, images, tokens, shapes, replace(small, round_trip_steps=steps,
+                                  round_trip_pool=2), 0, device, progress=False)
+
     def unet_run(steps):
         train_unet(latents, states, states[0], replace(cfg, unet_steps=steps), dcfg, 0, device, progress=False)
 
     scale, per_image = cfg.dataset_size / n, data_s / n
     world = ToyWorld()  # the group pools of 2b and 2c are drawn like the dataset, image by image
     shape_pool = cfg.refine_group_pool * len(world.shape_variants(0)) * per_image
-    modifier_pool = cfg.modifier_group_pool * len(world.modifier_variants(0)) * per_image
+    group_images = cfg.modifier_group_pool * len(world.modifier_variants(0))
+    modifier_pool = group_images * per_image
     seconds = {
         "data": data_s * scale,
         "clip": cfg.clip_steps * _per_step(clip_run),
@@ -109,6 +123,10 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
         # 4b trains the same UNet on a second cycle, after encoding latents and text states again
         "unet_second_cycle": (cfg.unet_second_steps * _per_step(unet_run) + (latents_s + states_s) * scale
                               if cfg.unet_second_steps else 0.0),
+        # 5 draws a group pool as 2c does and sends it and part of the dataset through the VAE
+        "clip_round_trips": (cfg.round_trip_steps * _per_step(round_trip_run) + modifier_pool
+                             + (min(cfg.round_trip_pool, cfg.dataset_size) + group_images)
+                             * round_trip_s / n if cfg.round_trip_steps else 0.0),
     }
     seconds["total"] = sum(seconds.values())
     return {k: round(v, 1) for k, v in seconds.items()}

@@ -16,8 +16,12 @@
    classifier-free guidance, EMA weights shipped.
 4b. The saved UNet trained on for a second cosine cycle with a fresh optimiser and EMA
    (`second_cycle`); `--first-cycle DIR` resumes here from a model trained up to stage 4.
-5. `models.save_clip` and `models.save_pipeline` write `clip/` and `pipeline/`, plus
-   `training.json` with the recipe and the measured time of each stage.
+5. The saved CLIP's image tower trained on world images and their round trips through the
+   saved VAE (`train_clip_on_round_trips`), so that it reads generated images; the text tower,
+   and so the UNet, is untouched. `--second-cycle DIR` resumes here from a model trained up
+   to stage 4b.
+`models.save_clip` and `models.save_pipeline` write `clip/` and `pipeline/`, and
+`training.json` records the recipe and the measured time of each stage.
 
 Everything is seeded; on one machine and torch build the same seed gives the same weights.
 """
@@ -41,6 +45,7 @@ from workbench.toyworld.clip_stages import (
     refine_clip,
     train_clip,
     train_clip_on_modifiers,
+    train_clip_on_round_trips,
 )
 from workbench.toyworld.recipe import (
     DATA_SEED_OFFSET,
@@ -181,7 +186,7 @@ def train_unet(latents, cond_states, uncond_state, cfg: TrainConfig, dcfg: model
     return ema.cpu()
 
 
-def second_cycle(model_dir, images, captions, cfg: TrainConfig, dcfg: models.DiffusionConfig, seed: int,
+def unet_second_cycle(model_dir, images, captions, cfg: TrainConfig, dcfg: models.DiffusionConfig, seed: int,
                  device, progress=True):
     """Stage 4b: the UNet of a saved model folder, trained on for `cfg.unet_second_steps` steps
     with a fresh optimiser, cosine cycle (peak `cfg.unet_second_lr`) and EMA; returns the EMA.
@@ -213,22 +218,28 @@ def training_device(device=None) -> torch.device:
 def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, device=None,
           config: TrainConfig | None = None,
           diffusion_config: models.DiffusionConfig | None = None,
-          clip_checkpoint: Path | str | None = None, first_cycle: Path | str | None = None) -> dict:
+          clip_checkpoint: Path | str | None = None, first_cycle: Path | str | None = None,
+          second_cycle: Path | str | None = None) -> dict:
     """Train CLIP, VAE and UNet from `seed` and write `out_dir/clip` and `out_dir/pipeline`.
 
-    `quick=True` runs a few steps of every stage (for tests). Two ways to resume, each taking the
-    earlier stages' times from the earlier run's `training.json`:
+    `quick=True` runs a few steps of every stage (for tests). Three ways to resume, each taking
+    the earlier stages' times from the earlier run's `training.json`:
     - `clip_checkpoint`: after the CLIP stages (2-2c), with the CLIP an earlier run of the same
       seed and config saved; the result equals a full run's only if that CLIP was saved in
-      float32 (`models.save_clip(clip, dir, fp16=False)`), since the model folder's is float16;
+      float32 (`models.save_clip(clip, dir, fp16=False)`), since the model folder's is float16,
+      and only if it is the CLIP after stage 2c (a finished run's `clip/` has been through 5);
     - `first_cycle`: at stage 4b, from the model folder of a run of the same seed and config up
-      to stage 4 (such as the run-4 model); the result equals a full run's.
+      to stage 4 (such as the run-4 model); the result equals a full run's;
+    - `second_cycle`: at stage 5, likewise from a run up to stage 4b (such as the run-5 model).
     Returns the training record that is also written to `out_dir/training.json`.
     """
     out = Path(out_dir)
-    if first_cycle is not None and not paths.is_trained(first_cycle):  # before minutes of drawing data
-        raise FileNotFoundError(f"no trained model in {first_cycle} to resume from (it needs clip/ and pipeline/); "
-                                "pass the folder of a run trained up to stage 4")
+    if first_cycle is not None and second_cycle is not None:
+        raise ValueError("pass first_cycle (resume at stage 4b) or second_cycle (resume at stage 5), not both")
+    resume, last_done = (first_cycle, "unet") if second_cycle is None else (second_cycle, "unet_second_cycle")
+    if resume is not None and not paths.is_trained(resume):  # before minutes of drawing data
+        raise FileNotFoundError(f"no trained model in {resume} to resume from (it needs clip/ and pipeline/); "
+                                f"pass the folder of a run trained up to stage {_STAGE_NUMBERS[last_done]}")
     device = training_device(device)
     cfg = config or (TrainConfig.quick() if quick else TrainConfig())
     dcfg = diffusion_config or models.DiffusionConfig()
@@ -241,19 +252,31 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
     times["data"] = time.time() - t0
 
     # 2-4. CLIP, VAE, UNet's first cycle, saved as a model folder
-    if first_cycle is None:
+    if resume is None:
         times.update(_first_cycle(out, images, captions, shapes, cfg, dcfg, seed, device, progress,
                                   checkpoints=not quick, clip_checkpoint=clip_checkpoint))
-    else:
-        _copy_model(Path(first_cycle), out)
-        times.update(_earlier_times(Path(first_cycle), lambda stage: stage not in ("data", "unet_second_cycle")))
+    else:  # the stages up to `last_done`, as the earlier run recorded them
+        _copy_model(Path(resume), out)
+        done = list(_STAGE_NUMBERS)[1 : list(_STAGE_NUMBERS).index(last_done) + 1]
+        times.update(_earlier_times(Path(resume), lambda stage: stage in done))
 
     # 4b. UNet, second cycle, from the saved folder
-    if cfg.unet_second_steps:
+    if cfg.unet_second_steps and second_cycle is None:
         t0 = time.time()
-        unet = second_cycle(out, images, captions, cfg, dcfg, seed + cfg.unet_second_seed_offset, device, progress)
+        unet = unet_second_cycle(out, images, captions, cfg, dcfg, seed + cfg.unet_second_seed_offset, device,
+                                 progress)
         models.replace_unet(out / "pipeline", unet, dcfg)
         times["unet_second_cycle"] = time.time() - t0
+
+    # 5. CLIP image tower on the VAE's round trips, from the saved folder
+    if cfg.round_trip_steps:
+        t0 = time.time()
+        clip, _ = models.load_clip(out / "clip" / "open_clip_model.safetensors")
+        vae = models.load_pipeline(out / "pipeline").vae
+        clip = train_clip_on_round_trips(clip, vae, images, clip_tokens(captions), shapes, cfg, seed + 6, device,
+                                         progress)
+        models.save_clip(clip, out / "clip")
+        times["clip_round_trips"] = time.time() - t0
 
     pipe = models.load_pipeline(out / "pipeline")
     clip, _ = models.load_clip(out / "clip" / "open_clip_model.safetensors")
@@ -299,7 +322,8 @@ def _first_cycle(out: Path, images, captions, shapes, cfg: TrainConfig, dcfg: mo
             times["clip_modifier_groups"] = time.time() - t0
     else:
         clip, _ = models.load_clip(clip_checkpoint)
-        times.update(_earlier_times(Path(clip_checkpoint).parents[1], lambda stage: stage.startswith("clip")))
+        times.update(_earlier_times(Path(clip_checkpoint).parents[1],
+                                    lambda stage: stage in ("clip", "clip_shape_groups", "clip_modifier_groups")))
     # the diffusion text encoder is the finished CLIP text tower, the UNet's frozen conditioning
     text_encoder = models.convert_text_tower(clip)
 
@@ -333,6 +357,11 @@ def _first_cycle(out: Path, images, captions, shapes, cfg: TrainConfig, dcfg: mo
     return times
 
 
+# every stage `train` times, in order, with its number in the recipe
+_STAGE_NUMBERS = {"data": "1", "clip": "2", "clip_shape_groups": "2b", "clip_modifier_groups": "2c", "vae": "3",
+                  "unet": "4", "unet_second_cycle": "4b", "clip_round_trips": "5"}
+
+
 def _copy_model(source: Path, out: Path) -> None:
     if source.resolve() != out.resolve():
         for part in ("clip", "pipeline"):
@@ -357,9 +386,10 @@ def main(argv=None):  # python -m workbench.toyworld.train --out DIR [--seed N] 
     p.add_argument("--device", default=None)
     p.add_argument("--clip-checkpoint", default=None, help="resume after the CLIP stages with this CLIP")
     p.add_argument("--first-cycle", default=None, help="resume at stage 4b from this model folder (stages 1-4 done)")
+    p.add_argument("--second-cycle", default=None, help="resume at stage 5 from this model folder (stages 1-4b done)")
     a = p.parse_args(argv)
     record = train(a.out, seed=a.seed, quick=a.quick, device=a.device, clip_checkpoint=a.clip_checkpoint,
-                   first_cycle=a.first_cycle)
+                   first_cycle=a.first_cycle, second_cycle=a.second_cycle)
     print(json.dumps(record["seconds"]), f"total {record['total_seconds']} s")
 
 
