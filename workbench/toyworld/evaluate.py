@@ -13,7 +13,10 @@
 3. Modifiers in generated images: for each modifier of a prompt, the toy CLIP chooses among
    the prompt with each modifier of that category or with none of them (chance 1/4). Beside
    each category's figure: the same where the modifier is the prompt's only one, and the same
-   test on held-out real renders (`real_modifier_ceiling`), which no UNet can be expected to beat.
+   test on held-out real renders (`real_modifier_ceiling`) and on their round trips through the
+   model's VAE (`round_trip_modifier_ceiling`), the pictures a UNet that drew like the world
+   would give. A UNet that draws a modifier more plainly than the world, where other
+   modifiers hide it, can beat them.
 4. The toy CLIP on held-out real world images (a world seed never used in training), zero-shot:
    colour (8-way), shape (7-way) and modifier (15 modifiers or none, 16-way). Candidates
    differ only in the attribute tested; the rest of each candidate prompt is the truth.
@@ -191,6 +194,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     from workbench.generation.batch_invariance import make_pipeline_batch_invariant
     from workbench.generation.defaults import GenerationDefaults, read_defaults
     from workbench.toyworld.oracle import Oracle
+    from workbench.toyworld.recipe import round_trip
 
     torch.set_num_threads(2)
     root = Path(model_dir) if model_dir is not None else paths.MODEL_DIR
@@ -258,10 +262,14 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     shape_probe = linear_probe(zs.image_features(probe_images[probe_single]).numpy(),
                                [probe_scenes[i].objects[0].shape for i in probe_single],
                                rfeats[single].numpy(), [scenes[i].objects[0].shape for i in single])
-    real_hits = []  # the test of step 3 on real renders: what a UNet that drew like the world would score
-    for sc, f in ((scenes[i], rfeats[i]) for i in single):
+    # the test of step 3 on real renders, and on the VAE's round trips of them: what a UNet that
+    # drew like the world would score, without and with the decoder it draws through
+    real_hits, round_trip_hits = [], []
+    tfeats = zs.image_features(round_trip(pipe.vae, real_images[single]))
+    for sc, f, tf in ((scenes[i], rfeats[i], tfeats[k]) for k, i in enumerate(single)):
         o, mods = sc.objects[0], list(sc.modifiers)
         real_hits += modifier_hits(zs, vocab, f, o.colour, o.shape, sc.background, mods)
+        round_trip_hits += modifier_hits(zs, vocab, tf, o.colour, o.shape, sc.background, mods)
         if not any(vocab.modifier(r).changes_colour for r in mods):
             cands = [compose(vocab, c, o.shape, sc.background, mods) for c in colours]
             real["colour"].append(colours[zs.choose(f, cands)] == o.colour)
@@ -303,6 +311,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         },
         "generated_modifier": category_figures(gen_hits, vocab.categories),
         "real_modifier_ceiling": category_figures(real_hits, vocab.categories),
+        "round_trip_modifier_ceiling": category_figures(round_trip_hits, vocab.categories),
         "real_zero_shot": {
             "colour": _acc(real["colour"]), "colour_n": len(real["colour"]), "colour_chance": 1 / len(colours),
             "shape": _acc(real["shape"]), "shape_n": len(real["shape"]), "shape_chance": 1 / len(shapes),
