@@ -223,6 +223,21 @@ def test_image_tower_stages_train_it_and_leave_the_text_tower_exact(stage):
     assert all(p.requires_grad for p in clip.parameters()) and not clip.training
 
 
+def test_decoder_stage_trains_the_decoder_and_leaves_the_encoder_exact():
+    """Stage 4c must not move the latents the UNet learnt: the encoder, bit for bit."""
+    from workbench.toyworld.recipe import TrainConfig, draw_dataset
+    from workbench.toyworld.train import train_decoder
+
+    images, _, _ = draw_dataset(11, 16, workers=1, progress=False)
+    vae = models.build_vae(models.DiffusionConfig())
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    after = train_decoder(vae, images, TrainConfig.quick(), 5, "cpu", progress=False).state_dict()
+    trained = [k for k in after if not torch.equal(before[k], after[k])]
+    assert trained and all(k.startswith(("decoder.", "post_quant_conv.")) for k in trained)
+    assert any(k.startswith("decoder.") for k in trained)
+    assert all(torch.equal(before[k], v) for k, v in vae.state_dict().items())  # the VAE passed in is kept
+
+
 def test_a_round_trip_through_unit_range_keeps_every_pixel():
     from workbench.toyworld.recipe import from_unit, to_unit
 
@@ -280,7 +295,7 @@ def test_shape_prompt_term_adds_to_the_caption_loss_only_when_asked():
 
 
 STAGES = {"data", "clip", "clip_shape_groups", "clip_modifier_groups", "vae", "unet", "unet_second_cycle",
-          "clip_round_trips"}
+          "vae_decoder", "clip_round_trips"}
 
 
 def test_vae_chroma_term_charges_colour_error_and_not_gray_error():
@@ -338,7 +353,8 @@ def whole_quick_run(tmp_path_factory):
 def _weights(model_dir, part):
     from safetensors.torch import load_file
 
-    files = {"unet": "pipeline/unet/diffusion_pytorch_model.safetensors", "clip": "clip/open_clip_model.safetensors"}
+    files = {"unet": "pipeline/unet/diffusion_pytorch_model.safetensors", "clip": "clip/open_clip_model.safetensors",
+             "vae": "pipeline/vae/diffusion_pytorch_model.safetensors"}
     return load_file(Path(model_dir) / files[part])
 
 
@@ -354,7 +370,7 @@ def test_second_cycle_resumed_from_a_first_cycle_folder_equals_one_run(tmp_path,
     from workbench.toyworld.recipe import TrainConfig
     from workbench.toyworld.train import train
 
-    first = replace(TrainConfig.quick(), unet_second_steps=0, round_trip_steps=0)
+    first = replace(TrainConfig.quick(), unet_second_steps=0, decoder_steps=0, round_trip_steps=0)
     before = train(tmp_path / "first", seed=2, progress=False, device="cpu", config=first)
     assert "unet_second_cycle" not in before["seconds"] and "clip_round_trips" not in before["seconds"]
     record = train(tmp_path / "resumed", seed=2, quick=True, progress=False, device="cpu",
@@ -370,16 +386,17 @@ def test_second_cycle_resumed_from_a_first_cycle_folder_equals_one_run(tmp_path,
 
 
 @pytest.mark.slow
-def test_round_trips_resumed_from_a_second_cycle_folder_equal_one_run_and_keep_the_text_tower(tmp_path,
-                                                                                            whole_quick_run):
-    """How run 6 was made: stage 5 from run 5's folder. It trains the CLIP's image tower only, so
-    the text tower the UNet was trained on is exactly as it was."""
+def test_stages_after_the_second_cycle_resumed_equal_one_run_and_keep_what_the_unet_learnt(tmp_path,
+                                                                                           whole_quick_run):
+    """How run 7 was made: stages 4c and 5 from run 5's folder. They train the VAE's decoder and
+    the CLIP's image tower only, so the latents and the text states the UNet learnt on stay
+    exactly as they were."""
     from dataclasses import replace
 
     from workbench.toyworld.recipe import TrainConfig
     from workbench.toyworld.train import train
 
-    upto_4b = replace(TrainConfig.quick(), round_trip_steps=0)
+    upto_4b = replace(TrainConfig.quick(), decoder_steps=0, round_trip_steps=0)
     before = train(tmp_path / "4b", seed=2, progress=False, device="cpu", config=upto_4b)
     record = train(tmp_path / "resumed", seed=2, quick=True, progress=False, device="cpu",
                    second_cycle=tmp_path / "4b")
@@ -392,6 +409,11 @@ def test_round_trips_resumed_from_a_second_cycle_folder_equal_one_run_and_keep_t
     assert text and _same(whole, earlier, text)  # the UNet's conditioning is untouched
     assert not _same(whole, earlier, visual)  # and the image tower did train
     assert _same(_weights(whole_quick_run, "unet"), _weights(tmp_path / "4b", "unet"))
+    whole, resumed, earlier = (_weights(run, "vae") for run in (whole_quick_run, tmp_path / "resumed", tmp_path / "4b"))
+    assert _same(whole, resumed)
+    encoder = [k for k in whole if k.startswith(("encoder.", "quant_conv."))]
+    assert encoder and _same(whole, earlier, encoder)  # the latents are untouched
+    assert not _same(whole, earlier, [k for k in whole if k.startswith("decoder.")])  # the decoder trained
     with pytest.raises(ValueError, match="not both"):
         train(tmp_path / "x", seed=2, quick=True, progress=False, device="cpu", first_cycle=tmp_path / "4b",
               second_cycle=tmp_path / "4b")

@@ -26,7 +26,7 @@ def cmd_train(args) -> int:
         raise CommandError("toyworld train needs --out DIR (the folder the model is written to), "
                            "or --estimate to time this machine first")
     if args.first_cycle and args.second_cycle:
-        raise CommandError("pass --first-cycle DIR (resume at stage 4b) or --second-cycle DIR (resume at stage 5), "
+        raise CommandError("pass --first-cycle DIR (resume at stage 4b) or --second-cycle DIR (resume at stage 4c), "
                            "not both")
     record = train(Path(args.out), seed=args.seed, quick=args.quick, device=args.device, first_cycle=args.first_cycle,
                    second_cycle=args.second_cycle)
@@ -115,7 +115,8 @@ def register(sub) -> None:
     p.add_argument("--first-cycle", metavar="DIR",
                    help="resume at stage 4b (the UNet's second cycle) from a model folder trained up to stage 4")
     p.add_argument("--second-cycle", metavar="DIR",
-                   help="resume at stage 5 (CLIP on the VAE's round trips) from a model folder trained up to stage 4b")
+                   help="resume at stage 4c (the VAE's decoder, then the CLIP on its round trips) from a model "
+                        "folder trained up to stage 4b")
     p.set_defaults(func=cmd_train)
     p = toy_sub.add_parser("evaluate", help="the quality figures: oracle and zero-shot accuracies")
     p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")

@@ -63,6 +63,7 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
         caption_ids,
         encode_latents,
         text_states,
+        train_decoder,
         train_unet,
         train_vae,
         training_device,
@@ -94,6 +95,10 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
         train_vae(images, replace(cfg, vae_steps=steps), dcfg, 0, device, progress=False)
 
     vae = train_vae(images, replace(cfg, vae_steps=1), dcfg, 0, device, progress=False)
+
+    def decoder_run(steps):
+        train_decoder(vae, images, replace(cfg, decoder_steps=steps), 0, device, progress=False)
+
     latents, latents_s = _timed(lambda: encode_latents(vae, images, device=device, progress=False))
     encoder, ids = models.convert_text_tower(clip), caption_ids(models.build_tokenizer(), captions)
     states, states_s = _timed(lambda: text_states(encoder, ids, device=device, progress=False))
@@ -123,6 +128,7 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
         # 4b trains the same UNet on a second cycle, after encoding latents and text states again
         "unet_second_cycle": (cfg.unet_second_steps * _per_step(unet_run) + (latents_s + states_s) * scale
                               if cfg.unet_second_steps else 0.0),
+        "vae_decoder": cfg.decoder_steps * _per_step(decoder_run) if cfg.decoder_steps else 0.0,
         # 5 draws a group pool as 2c does and sends it and part of the dataset through the VAE
         "clip_round_trips": (cfg.round_trip_steps * _per_step(round_trip_run) + modifier_pool
                              + (min(cfg.round_trip_pool, cfg.dataset_size) + group_images)

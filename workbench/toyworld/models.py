@@ -347,14 +347,23 @@ def _halve_safetensors(folder: Path) -> None:
 
 
 def replace_unet(pipeline_dir: Path | str, unet, cfg: DiffusionConfig, fp16: bool = True) -> Path:
-    """Write `unet`'s weights as a saved pipeline's UNet and leave its other parts as they are.
+    """Write `unet`'s weights as a saved pipeline's UNet and leave its other parts as they are."""
+    return _replace_part(pipeline_dir, "unet", build_unet(cfg, cross_attention_dim=unet.config.cross_attention_dim),
+                         unet, fp16)
 
-    A UNet built from `cfg` takes the weights, so the folder `unet` was loaded from does not
-    leak into the saved config as `_name_or_path`.
-    """
-    fresh = build_unet(cfg, cross_attention_dim=unet.config.cross_attention_dim)
-    fresh.load_state_dict(unet.state_dict())
-    folder = Path(pipeline_dir) / "unet"
+
+def replace_vae(pipeline_dir: Path | str, vae, cfg: DiffusionConfig, fp16: bool = True) -> Path:
+    """Write `vae`'s weights and latent scale as a saved pipeline's VAE, the rest as it is."""
+    fresh = build_vae(cfg)
+    fresh.register_to_config(scaling_factor=vae.config.scaling_factor)
+    return _replace_part(pipeline_dir, "vae", fresh, vae, fp16)
+
+
+def _replace_part(pipeline_dir, name: str, fresh, trained, fp16: bool) -> Path:
+    """Save `trained`'s weights through `fresh`, a model built from the recipe's config, so the
+    folder `trained` was loaded from does not leak into the saved config as `_name_or_path`."""
+    fresh.load_state_dict(trained.state_dict())
+    folder = Path(pipeline_dir) / name
     fresh.save_pretrained(str(folder), safe_serialization=True)
     if fp16:
         _halve_safetensors(folder)

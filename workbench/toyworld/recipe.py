@@ -62,6 +62,11 @@ class TrainConfig:
     unet_second_steps: int = 2_400
     unet_second_lr: float = 4e-4
     unet_second_seed_offset: int = 13  # its batches and noise: generator seed + 13
+    # 4c. The VAE's decoder (with `post_quant_conv`) trained on from the saved folder with the
+    # encoder frozen, so the latents, and with them the UNet, stay valid: stage 3 leaves it
+    # undertrained (model card)
+    decoder_steps: int = 600
+    decoder_lr: float = 5e-4
     # 5. CLIP image tower on world images as the VAE gives them back (a round trip), beside the
     # images themselves and their modifier groups: generated images come out of the decoder, and
     # their render engines read 0.53 before it (model card). The text tower stays frozen.
@@ -77,7 +82,7 @@ class TrainConfig:
                    refine_group_pool=8, modifier_steps=4, modifier_groups=1,
                    modifier_group_pool=2, vae_steps=4,
                    vae_batch=8, unet_steps=4, unet_batch=8, unet_second_steps=3,
-                   round_trip_steps=3, round_trip_pool=16, warmup=2)
+                   decoder_steps=3, round_trip_steps=3, round_trip_pool=16, warmup=2)
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:

@@ -15,11 +15,12 @@
    v-prediction on a cosine schedule, loss weights capped on nearly clean steps, 10 % empty captions for
    classifier-free guidance, EMA weights shipped.
 4b. The saved UNet trained on for a second cosine cycle with a fresh optimiser and EMA
-   (`second_cycle`); `--first-cycle DIR` resumes here from a model trained up to stage 4.
+   (`unet_second_cycle`); `--first-cycle DIR` resumes here from a model trained up to stage 4.
+4c. The saved VAE's decoder trained on with the encoder frozen (`train_decoder`), so the
+   UNet's latents stay valid. `--second-cycle DIR` resumes here from a model trained up to 4b.
 5. The saved CLIP's image tower trained on world images and their round trips through the
    saved VAE (`train_clip_on_round_trips`), so that it reads generated images; the text tower,
-   and so the UNet, is untouched. `--second-cycle DIR` resumes here from a model trained up
-   to stage 4b.
+   and so the UNet, is untouched.
 `models.save_clip` and `models.save_pipeline` write `clip/` and `pipeline/`, and
 `training.json` records the recipe and the measured time of each stage.
 
@@ -63,13 +64,29 @@ from workbench.toyworld.recipe import (
 
 
 def train_vae(images, cfg: TrainConfig, dcfg: models.DiffusionConfig, seed: int, device, progress=True):
+    """Stage 3: a VAE from scratch."""
     torch.manual_seed(seed)
-    vae = models.build_vae(dcfg).to(device).train()
-    opt = optimizer(vae, cfg.vae_lr)
+    return _train_vae(models.build_vae(dcfg), images, cfg.vae_steps, cfg.vae_lr, cfg, seed, device, "vae", progress)
+
+
+def train_decoder(vae, images, cfg: TrainConfig, seed: int, device, progress=True):
+    """Stage 4c: `vae`'s decoder (with `post_quant_conv`) trained on for `cfg.decoder_steps`,
+    the encoder frozen: the latents the UNet learnt stay exactly as they were."""
+    torch.manual_seed(seed)
+    vae = copy.deepcopy(vae).float().requires_grad_(False)
+    for part in (vae.decoder, vae.post_quant_conv):
+        part.requires_grad_(True)
+    return _train_vae(vae, images, cfg.decoder_steps, cfg.decoder_lr, cfg, seed, device, "vae decoder", progress)
+
+
+def _train_vae(vae, images, steps: int, lr: float, cfg: TrainConfig, seed: int, device, desc: str, progress):
+    """`steps` steps of `vae_loss` on random batches of `images`, on the parameters that require grad."""
+    vae = vae.to(device).train()
+    opt = optimizer(vae, lr)
     gen = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(cfg.vae_steps), desc="vae", disable=not progress)
+    bar = tqdm(range(steps), desc=desc, disable=not progress)
     for step in bar:
-        set_lr(opt, cfg.vae_lr * lr_factor(step, cfg.vae_steps, cfg.warmup))
+        set_lr(opt, lr * lr_factor(step, steps, cfg.warmup))
         idx = torch.randint(len(images), (cfg.vae_batch,), generator=gen)
         x = to_unit(images[idx.numpy()]).to(device)
         posterior = vae.encode(x).latent_dist
@@ -80,7 +97,7 @@ def train_vae(images, cfg: TrainConfig, dcfg: models.DiffusionConfig, seed: int,
         opt.step()
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
-    return vae.eval().cpu()
+    return vae.requires_grad_(True).eval().cpu()
 
 
 def vae_loss(rec, x, kl, cfg: TrainConfig):
@@ -230,12 +247,12 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
       and only if it is the CLIP after stage 2c (a finished run's `clip/` has been through 5);
     - `first_cycle`: at stage 4b, from the model folder of a run of the same seed and config up
       to stage 4 (such as the run-4 model); the result equals a full run's;
-    - `second_cycle`: at stage 5, likewise from a run up to stage 4b (such as the run-5 model).
+    - `second_cycle`: at stage 4c, likewise from a run up to stage 4b (such as the run-5 model).
     Returns the training record that is also written to `out_dir/training.json`.
     """
     out = Path(out_dir)
     if first_cycle is not None and second_cycle is not None:
-        raise ValueError("pass first_cycle (resume at stage 4b) or second_cycle (resume at stage 5), not both")
+        raise ValueError("pass first_cycle (resume at stage 4b) or second_cycle (resume at stage 4c), not both")
     resume, last_done = (first_cycle, "unet") if second_cycle is None else (second_cycle, "unet_second_cycle")
     if resume is not None and not paths.is_trained(resume):  # before minutes of drawing data
         raise FileNotFoundError(f"no trained model in {resume} to resume from (it needs clip/ and pipeline/); "
@@ -267,6 +284,13 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
                                  progress)
         models.replace_unet(out / "pipeline", unet, dcfg)
         times["unet_second_cycle"] = time.time() - t0
+
+    # 4c. The VAE's decoder, from the saved folder
+    if cfg.decoder_steps:
+        t0 = time.time()
+        vae = train_decoder(models.load_pipeline(out / "pipeline").vae, images, cfg, seed + 7, device, progress)
+        models.replace_vae(out / "pipeline", vae, dcfg)
+        times["vae_decoder"] = time.time() - t0
 
     # 5. CLIP image tower on the VAE's round trips, from the saved folder
     if cfg.round_trip_steps:
@@ -359,7 +383,7 @@ def _first_cycle(out: Path, images, captions, shapes, cfg: TrainConfig, dcfg: mo
 
 # every stage `train` times, in order, with its number in the recipe
 _STAGE_NUMBERS = {"data": "1", "clip": "2", "clip_shape_groups": "2b", "clip_modifier_groups": "2c", "vae": "3",
-                  "unet": "4", "unet_second_cycle": "4b", "clip_round_trips": "5"}
+                  "unet": "4", "unet_second_cycle": "4b", "vae_decoder": "4c", "clip_round_trips": "5"}
 
 
 def _copy_model(source: Path, out: Path) -> None:
@@ -386,7 +410,7 @@ def main(argv=None):  # python -m workbench.toyworld.train --out DIR [--seed N] 
     p.add_argument("--device", default=None)
     p.add_argument("--clip-checkpoint", default=None, help="resume after the CLIP stages with this CLIP")
     p.add_argument("--first-cycle", default=None, help="resume at stage 4b from this model folder (stages 1-4 done)")
-    p.add_argument("--second-cycle", default=None, help="resume at stage 5 from this model folder (stages 1-4b done)")
+    p.add_argument("--second-cycle", default=None, help="resume at stage 4c from this model folder (stages 1-4b done)")
     a = p.parse_args(argv)
     record = train(a.out, seed=a.seed, quick=a.quick, device=a.device, clip_checkpoint=a.clip_checkpoint,
                    first_cycle=a.first_cycle, second_cycle=a.second_cycle)
