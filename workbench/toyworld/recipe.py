@@ -72,7 +72,7 @@ class TrainConfig:
     # their render engines read 0.53 before it (model card). The text tower stays frozen.
     round_trip_steps: int = 1_000
     round_trip_lr: float = 5e-4
-    round_trip_pool: int = 20_000  # dataset images sent through the VAE (with 2c's group pool)
+    round_trip_pool: int = 40_000  # dataset images sent through the VAE (here all), and a group pool
     warmup: int = 100  # linear warmup steps, then cosine decay to 5 % (all stages)
 
     @classmethod
