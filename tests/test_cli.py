@@ -45,6 +45,17 @@ def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     assert err.startswith("workbench: error: ") and message in err and err.count("\n") == 1
 
 
+def test_python_m_toyworld_modules_are_the_workbench_commands(capsys):
+    """`python -m workbench.toyworld.train|evaluate` run `workbench toyworld train|evaluate`:
+    one parser, one set of flags and errors."""
+    from workbench.toyworld import evaluate, train
+
+    assert train.main(["--out", "unused", "--first-cycle", "no-such-model"]) == 2
+    assert "no trained model in no-such-model to resume from" in capsys.readouterr().err
+    assert evaluate.main(["--model-dir", "no-such-model"]) == 2
+    assert "no trained toy-world model in no-such-model" in capsys.readouterr().err
+
+
 def test_warn_only_composes_and_warns(capsys):
     code, out, err = run(capsys, "compose", "a castle by Greg Rutkowski", "--warn-only")
     assert code == 0 and "a castle by Greg Rutkowski" in out and "warning:" in err

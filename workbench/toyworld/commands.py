@@ -2,7 +2,7 @@
 
     workbench toyworld train --out DIR [--seed 0] [--quick]
     workbench toyworld train --estimate          # how long the recipe would take on this machine
-    workbench toyworld evaluate [--model-dir DIR] [--prompts 300] [--json]
+    workbench toyworld evaluate [--model-dir DIR] [--prompts 300] [--steps N] [--guidance G] [--json]
     workbench toyworld sample --out sheet.png [--n 64] [--seed 0]
     workbench toyworld bias-check [--seeds 400] [--guidance 1] [--world] [--store DIR] [--json]
 """
@@ -29,7 +29,7 @@ def cmd_train(args) -> int:
         raise CommandError("pass --first-cycle DIR (resume at stage 4b) or --second-cycle DIR (resume at stage 4c), "
                            "not both")
     record = train(Path(args.out), seed=args.seed, quick=args.quick, device=args.device, first_cycle=args.first_cycle,
-                   second_cycle=args.second_cycle)
+                   second_cycle=args.second_cycle, clip_checkpoint=args.clip_checkpoint)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in record["seconds"].items())
     print(f"trained toy-world model written to {args.out} in {record['total_seconds']:.0f} s ({stages}); "
           f"recipe and times in {Path(args.out) / 'training.json'}")
@@ -39,7 +39,8 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from workbench.toyworld.evaluate import evaluate
 
-    figures = evaluate(model_dir=args.model_dir, n_prompts=args.prompts, quick=args.quick)
+    figures = evaluate(model_dir=args.model_dir, n_prompts=args.prompts, steps=args.steps, guidance=args.guidance,
+                       quick=args.quick)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
@@ -103,8 +104,8 @@ def _flatten(data, prefix=""):
 def register(sub) -> None:
     toy = sub.add_parser("toyworld", help="train, evaluate or sample the embedded toy-world model")
     toy_sub = toy.add_subparsers(dest="toy_command", metavar="ACTION", required=True)
-    p = toy_sub.add_parser("train", help="reproduce the shipped weights from a seed (about 70 min on 2 idle "
-                           "CPU cores of one machine, 2 h 50 on a slower one: try --estimate; other busy "
+    p = toy_sub.add_parser("train", help="reproduce the shipped weights from a seed (about 83 min on 2 idle "
+                           "CPU cores of one machine, over 3 h on a slower one: try --estimate; other busy "
                            "processes slow it badly)")
     p.add_argument("--out", help="folder for the model (clip/, pipeline/)")
     p.add_argument("--seed", type=int, default=0)
@@ -117,10 +118,15 @@ def register(sub) -> None:
     p.add_argument("--second-cycle", metavar="DIR",
                    help="resume at stage 4c (the VAE's decoder, then the CLIP on its round trips) from a model "
                         "folder trained up to stage 4b")
+    p.add_argument("--clip-checkpoint", metavar="FILE",
+                   help="resume after the CLIP stages (2-2c) with this CLIP, saved in float32 by a run of the same "
+                        "seed")
     p.set_defaults(func=cmd_train)
     p = toy_sub.add_parser("evaluate", help="the quality figures: oracle and zero-shot accuracies")
     p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")
     p.add_argument("--prompts", type=int, default=300, help="prompt x seed pairs to check (default 300)")
+    p.add_argument("--steps", type=int, help="denoising steps (default: the model's own)")
+    p.add_argument("--guidance", type=float, help="guidance scale (default: the model's own)")
     p.add_argument("--quick", action="store_true", help="a fast subset")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)

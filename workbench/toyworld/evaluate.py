@@ -30,7 +30,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import re
 import time
 from pathlib import Path
@@ -200,7 +199,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     root = Path(model_dir) if model_dir is not None else paths.MODEL_DIR
     if not paths.is_trained(root):
         raise FileNotFoundError(f"no trained toy-world model in {root}; run "
-                                "`python -m workbench.toyworld.train --out DIR` first")
+                                "`workbench toyworld train --out DIR` first")
     if quick:
         n_prompts, seeds_per_prompt, n_real = min(n_prompts, 24), 1, min(n_real, 400)
     world = ToyWorld()
@@ -354,20 +353,13 @@ def passes(f: dict) -> dict:
     return out
 
 
-def main(argv=None):  # python -m workbench.toyworld.evaluate [--model DIR] [--json] [--quick]
-    import argparse
+def main(argv=None) -> int:  # python -m workbench.toyworld.evaluate ARGS = workbench toyworld evaluate ARGS
+    import sys
 
-    p = argparse.ArgumentParser(description="Measure the toy-world model's quality figures.")
-    p.add_argument("--model", default=None)
-    p.add_argument("--prompts", type=int, default=300)
-    p.add_argument("--steps", type=int)
-    p.add_argument("--guidance", type=float)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--json", action="store_true")
-    a = p.parse_args(argv)
-    f = evaluate(a.model, a.prompts, a.steps, a.guidance, a.quick)
-    print(json.dumps(f, indent=2) if a.json else json.dumps(f["passes"]) + "\n" + json.dumps(f, indent=1))
+    from workbench.cli import main as cli
+
+    return cli(["toyworld", "evaluate", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -400,22 +400,13 @@ def _earlier_times(model_dir: Path, keep) -> dict[str, float]:
     return {k: v for k, v in json.loads(previous.read_text())["seconds"].items() if keep(k)}
 
 
-def main(argv=None):  # python -m workbench.toyworld.train --out DIR [--seed N] [--quick]
-    import argparse
+def main(argv=None) -> int:  # python -m workbench.toyworld.train ARGS = workbench toyworld train ARGS
+    import sys
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--device", default=None)
-    p.add_argument("--clip-checkpoint", default=None, help="resume after the CLIP stages with this CLIP")
-    p.add_argument("--first-cycle", default=None, help="resume at stage 4b from this model folder (stages 1-4 done)")
-    p.add_argument("--second-cycle", default=None, help="resume at stage 4c from this model folder (stages 1-4b done)")
-    a = p.parse_args(argv)
-    record = train(a.out, seed=a.seed, quick=a.quick, device=a.device, clip_checkpoint=a.clip_checkpoint,
-                   first_cycle=a.first_cycle, second_cycle=a.second_cycle)
-    print(json.dumps(record["seconds"]), f"total {record['total_seconds']} s")
+    from workbench.cli import main as cli
+
+    return cli(["toyworld", "train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
