@@ -25,9 +25,6 @@ def cmd_train(args) -> int:
     if not args.out:
         raise CommandError("toyworld train needs --out DIR (the folder the model is written to), "
                            "or --estimate to time this machine first")
-    if args.first_cycle and args.second_cycle:
-        raise CommandError("pass --first-cycle DIR (resume at stage 4b) or --second-cycle DIR (resume at stage 4c), "
-                           "not both")
     record = train(Path(args.out), seed=args.seed, quick=args.quick, device=args.device, first_cycle=args.first_cycle,
                    second_cycle=args.second_cycle, clip_checkpoint=args.clip_checkpoint)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in record["seconds"].items())

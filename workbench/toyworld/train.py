@@ -274,8 +274,7 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
                                   checkpoints=not quick, clip_checkpoint=clip_checkpoint))
     else:  # the stages up to `last_done`, as the earlier run recorded them
         _copy_model(Path(resume), out)
-        done = list(_STAGE_NUMBERS)[1 : list(_STAGE_NUMBERS).index(last_done) + 1]
-        times.update(_earlier_times(Path(resume), lambda stage: stage in done))
+        times.update(_earlier_times(Path(resume), lambda stage: stage in _stages_through(last_done)))
 
     # 4b. UNet, second cycle, from the saved folder
     if cfg.unet_second_steps and second_cycle is None:
@@ -347,7 +346,7 @@ def _first_cycle(out: Path, images, captions, shapes, cfg: TrainConfig, dcfg: mo
     else:
         clip, _ = models.load_clip(clip_checkpoint)
         times.update(_earlier_times(Path(clip_checkpoint).parents[1],
-                                    lambda stage: stage in ("clip", "clip_shape_groups", "clip_modifier_groups")))
+                                    lambda stage: stage in _stages_through("clip_modifier_groups")))
     # the diffusion text encoder is the finished CLIP text tower, the UNet's frozen conditioning
     text_encoder = models.convert_text_tower(clip)
 
@@ -384,6 +383,12 @@ def _first_cycle(out: Path, images, captions, shapes, cfg: TrainConfig, dcfg: mo
 # every stage `train` times, in order, with its number in the recipe
 _STAGE_NUMBERS = {"data": "1", "clip": "2", "clip_shape_groups": "2b", "clip_modifier_groups": "2c", "vae": "3",
                   "unet": "4", "unet_second_cycle": "4b", "vae_decoder": "4c", "clip_round_trips": "5"}
+
+
+def _stages_through(last: str) -> list[str]:
+    """The stages after drawing the data, up to and including `last`: what a resumed run takes as done."""
+    order = list(_STAGE_NUMBERS)
+    return order[1 : order.index(last) + 1]
 
 
 def _copy_model(source: Path, out: Path) -> None:
