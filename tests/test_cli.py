@@ -90,6 +90,23 @@ def test_toyworld_train_quick_names_the_folder_and_its_times(capsys, tmp_path):
     assert json.loads((tmp_path / "toy" / "training.json").read_text())["quick"] is True
 
 
+def test_toyworld_evaluate_passes_its_options_and_prints_the_figures(capsys, monkeypatch):
+    import workbench.toyworld.evaluate as evaluate
+
+    seen = {}
+
+    def fake(**kwargs):  # the real evaluation takes minutes; here only the command's wiring is tested
+        seen.update(kwargs)
+        return {"prompt_seed": kwargs["prompt_seed"], "oracle": {"colour": 0.5}}
+
+    monkeypatch.setattr(evaluate, "evaluate", fake)
+    code, out, _ = run(capsys, "toyworld", "evaluate", "--prompt-seed", "5", "--prompts", "40", "--quick")
+    assert code == 0 and seen["prompt_seed"] == 5 and seen["n_prompts"] == 40 and seen["quick"] is True
+    assert "prompt_seed" in out and "oracle.colour" in out and "0.500" in out
+    code, out, _ = run(capsys, "toyworld", "evaluate", "--json")
+    assert code == 0 and seen["prompt_seed"] is None and json.loads(out)["prompt_seed"] is None
+
+
 def test_toyworld_train_estimate_prints_the_estimate_and_trains_nothing(capsys, monkeypatch, tmp_path):
     import workbench.toyworld.estimate as estimate
 

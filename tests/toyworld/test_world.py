@@ -189,6 +189,12 @@ def test_eval_prompts(world):
     assert len({r for _, spec in prompts for r in spec.modifiers}) == len(world.vocab.modifiers)
 
 
+def test_more_eval_prompts_begin_with_the_fewer_so_a_second_sample_needs_another_seed(world):
+    assert world.eval_prompts(600)[:300] == world.eval_prompts(300)
+    other = {p.prompt for p in world.eval_prompts(300, seed=1)}
+    assert len(other & {p.prompt for p in world.eval_prompts(300)}) < 30
+
+
 # 4. planted role rates ---------------------------------------------------------
 
 def test_planted_role_rates_hold(world):

@@ -2,7 +2,7 @@
 
     workbench toyworld train --out DIR [--seed 0] [--quick]
     workbench toyworld train --estimate          # how long the recipe would take on this machine
-    workbench toyworld evaluate [--model-dir DIR] [--prompts 300] [--steps N] [--guidance G] [--json]
+    workbench toyworld evaluate [--model-dir DIR] [--prompts 300] [--prompt-seed N] [--steps N] [--guidance G] [--json]
     workbench toyworld sample --out sheet.png [--n 64] [--seed 0]
     workbench toyworld bias-check [--seeds 400] [--guidance 1] [--world] [--store DIR] [--json]
 """
@@ -37,7 +37,7 @@ def cmd_evaluate(args) -> int:
     from workbench.toyworld.evaluate import evaluate
 
     figures = evaluate(model_dir=args.model_dir, n_prompts=args.prompts, steps=args.steps, guidance=args.guidance,
-                       quick=args.quick)
+                       quick=args.quick, prompt_seed=args.prompt_seed)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
@@ -121,7 +121,10 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_train)
     p = toy_sub.add_parser("evaluate", help="the quality figures: oracle and zero-shot accuracies")
     p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")
-    p.add_argument("--prompts", type=int, default=300, help="prompt x seed pairs to check (default 300)")
+    p.add_argument("--prompts", type=int, default=300,
+                   help="prompts to generate, each at 2 seeds (default 300, so 600 images)")
+    p.add_argument("--prompt-seed", type=int,
+                   help="seed of the prompt set (default: the model card's); another seed gives an independent sample")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's own)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the model's own)")
     p.add_argument("--quick", action="store_true", help="a fast subset")

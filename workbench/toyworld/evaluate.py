@@ -42,7 +42,7 @@ from workbench.toyworld.world import ToyWorld
 
 REAL_SEED = 777_777  # world seed of held-out real images (training uses 1000 + train seed)
 PROBE_SEED = 777_778  # world seed of the linear probe's training images
-PROMPT_SEED = 31_337  # eval_prompts seed
+PROMPT_SEED = 31_337  # eval_prompts seed (the first n prompts of a seed are the same for every n)
 SEED_PROMPTS = 24  # prompts whose images at seeds 8-11 are compared with seed 7's
 VISIBLE_LEVELS = 8.0  # two seeds' images differ visibly: mean absolute difference over pixels (0-255)
 VISIBLE_SHARE = 0.9  # ... in this share of pairs at least (the world's own renders: every pair)
@@ -185,10 +185,12 @@ def _acc(hits) -> float | None:
 
 def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, guidance: float | None = None,
              quick: bool = False, seeds_per_prompt: int = 2, n_real: int = 2000,
-             progress: bool = False) -> dict:
+             progress: bool = False, prompt_seed: int | None = None) -> dict:
     """Measure the quality figures of a model folder (default: the shipped model).
 
     Steps and guidance left as None are the model's own (its `generation_defaults.json`).
+    `prompt_seed` (default `PROMPT_SEED`) draws the prompts. The first 300 of 600 prompts are the
+    300, so a second, independent sample needs another seed.
     """
     from workbench.generation.batch_invariance import make_pipeline_batch_invariant
     from workbench.generation.defaults import GenerationDefaults, read_defaults
@@ -196,6 +198,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     from workbench.toyworld.recipe import round_trip
 
     torch.set_num_threads(2)
+    prompt_seed = PROMPT_SEED if prompt_seed is None else int(prompt_seed)
     root = Path(model_dir) if model_dir is not None else paths.MODEL_DIR
     if not paths.is_trained(root):
         raise FileNotFoundError(f"no trained toy-world model in {root}; run "
@@ -219,14 +222,14 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     t_start = time.time()
 
     # 1. Generate every (prompt, seed) pair
-    evals = world.eval_prompts(n_prompts, seed=PROMPT_SEED)
+    evals = world.eval_prompts(n_prompts, seed=prompt_seed)
     pairs = [(e, 1000 * k + i) for k in range(seeds_per_prompt) for i, e in enumerate(evals)]
     t0 = time.time()
     images = generate(pipe, [e.prompt for e, _ in pairs], [s for _, s in pairs], steps, guidance)
     gen_seconds = time.time() - t0
 
     # 2. Oracle on generated images and on real renders of the same prompts
-    rng = np.random.default_rng(PROMPT_SEED)
+    rng = np.random.default_rng(prompt_seed)
     hits = {k: [] for k in ("colour", "shape", "background", "real_colour", "real_shape", "real_background")}
     for (e, _), img in zip(pairs, images):
         spec = e.spec
@@ -299,6 +302,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         "steps": steps,
         "guidance": guidance,
         "n_prompts": n_prompts,
+        "prompt_seed": prompt_seed,
         "seeds_per_prompt": seeds_per_prompt,
         "n_generated": len(images),
         "oracle": {
