@@ -44,6 +44,14 @@ def _world_sampler():
     return WorldSampler()
 
 
+def _render_reader():
+    import numpy as np
+
+    from workbench.toyworld.render_oracle import RenderEngineOracle
+
+    return RenderEngineOracle(scenes_per_option=5), np
+
+
 CASES = [
     ("empty subject", lambda t: compose("   "), ValueError,
      r"^subject is empty; describe what the image should show"),
@@ -98,6 +106,15 @@ CASES = [
      r"\['pilot'\] are not toy-world roles; choose from \['ceo', 'doctor'"),
     ("world sampler with an empty prompt", lambda t: _world_sampler().requests(""), ValueError,
      r"^prompt is empty; describe a toy-world scene"),
+    ("render-engine reader given grey pictures",
+     lambda t: (lambda r, np: r.read_many(np.zeros((2, 64, 64), np.uint8), ["white"] * 2))(*_render_reader()),
+     ValueError, r"expects uint8 RGB pictures \(N, H, W, 3\), got shape \(2, 64, 64\); for one picture call read"),
+    ("render-engine reader given too few backgrounds",
+     lambda t: (lambda r, np: r.read_many(np.zeros((2, 64, 64, 3), np.uint8), ["white"]))(*_render_reader()),
+     ValueError, r"one background per picture, got 2 pictures and 1 backgrounds"),
+    ("render-engine reader given a background the world lacks",
+     lambda t: (lambda r, np: r.read(np.zeros((64, 64, 3), np.uint8), "mauve"))(*_render_reader()),
+     KeyError, r"unknown background 'mauve'; the vocabulary has \['white'"),
 ]
 
 

@@ -17,6 +17,9 @@
    model's VAE (`round_trip_modifier_ceiling`), the pictures a UNet that drew like the world
    would give. A UNet that draws a modifier more plainly than the world, where other
    modifiers hide it, can beat them.
+   Render engines are also read from pixels (`render_oracle.py`, no network), on a probe of
+   scenes asked for plain and with each engine: whether the UNet draws them, not only whether
+   the toy CLIP reads them.
 4. The toy CLIP on held-out real world images (a world seed never used in training), zero-shot:
    colour (8-way), shape (7-way) and modifier (15 modifiers or none, 16-way). Candidates
    differ only in the attribute tested; the rest of each candidate prompt is the truth.
@@ -185,7 +188,7 @@ def _acc(hits) -> float | None:
 
 def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, guidance: float | None = None,
              quick: bool = False, seeds_per_prompt: int = 2, n_real: int = 2000,
-             progress: bool = False, prompt_seed: int | None = None) -> dict:
+             progress: bool = False, prompt_seed: int | None = None, render_scenes: int = 50) -> dict:
     """Measure the quality figures of a model folder (default: the shipped model).
 
     Steps and guidance left as None are the model's own (its `generation_defaults.json`).
@@ -196,6 +199,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     from workbench.generation.defaults import GenerationDefaults, read_defaults
     from workbench.toyworld.oracle import Oracle
     from workbench.toyworld.recipe import round_trip
+    from workbench.toyworld.render_oracle import drawn_render_engines
 
     torch.set_num_threads(2)
     prompt_seed = PROMPT_SEED if prompt_seed is None else int(prompt_seed)
@@ -205,6 +209,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
                                 "`workbench toyworld train --out DIR` first")
     if quick:
         n_prompts, seeds_per_prompt, n_real = min(n_prompts, 24), 1, min(n_real, 400)
+        render_scenes = min(render_scenes, 6)
     world = ToyWorld()
     vocab = world.vocab
     oracle = Oracle(vocab)
@@ -247,6 +252,9 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     feats = zs.image_features(images)
     gen_hits = [h for (e, _), f in zip(pairs, feats)
                 for h in modifier_hits(zs, vocab, f, e.spec.colour, e.spec.shape, e.spec.background, e.spec.modifiers)]
+
+    # 3b. Render engines drawn, read from pixels: scenes plain and with each engine, one seed each
+    drawn = drawn_render_engines(pipe, zs, render_scenes, prompt_seed, steps, guidance, world)
 
     # 4. The toy CLIP zero-shot on held-out real images (single objects, no roles)
     real_images, _, scenes = world.batch(REAL_SEED, n_real)
@@ -315,6 +323,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         "generated_modifier": category_figures(gen_hits, vocab.categories),
         "real_modifier_ceiling": category_figures(real_hits, vocab.categories),
         "round_trip_modifier_ceiling": category_figures(round_trip_hits, vocab.categories),
+        "render_engines_by_pixels": drawn,
         "real_zero_shot": {
             "colour": _acc(real["colour"]), "colour_n": len(real["colour"]), "colour_chance": 1 / len(colours),
             "shape": _acc(real["shape"]), "shape_n": len(real["shape"]), "shape_chance": 1 / len(shapes),
