@@ -58,3 +58,19 @@ def test_category_figures_split_the_modifiers_that_were_alone():
     assert f["film"] == {"accuracy": 0.6667, "n": 3, "chance": 0.25, "alone": 1.0, "alone_n": 1}
     assert f["decades"]["accuracy"] == 0.0 and f["decades"]["alone_n"] == 1
     assert f["artists"]["accuracy"] is None and f["artists"]["n"] == 0
+
+
+def test_seed_pairs_count_a_visible_patch_not_a_faint_change():
+    from workbench.toyworld.evaluate import seed_pairs
+
+    base = np.full((64, 64, 3), 128, np.uint8)
+    patch = base.copy()
+    patch[:9, :10] = 170              # 90 pixels (2.2 %) change by 42 levels: visible
+    small = base.copy()
+    small[:6, :6] = 255               # 36 pixels (0.9 %): too few
+    faint = base + 20                 # every pixel by 20 levels: a faint tint; but a mean of 20
+    groups = np.stack([np.stack([base, patch, small, faint, base])])
+    f = seed_pairs(groups)
+    assert f["pairs"] == 4
+    assert f["share_visibly_different"] == 0.25                    # only the patch
+    assert f["share_mean_over_8_levels"] == 0.25                   # only the tint, by the old test

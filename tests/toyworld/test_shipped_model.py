@@ -94,6 +94,7 @@ def test_same_request_same_image_and_seeds_differ(figures):
     assert d["same_request_identical"]
     assert d["batch_max_abs_diff"] == 0 and d["batch_independent"]
     assert d["other_seeds_visibly_different"], d
+    assert d["world_scenes_pairs"] == d["other_seeds_pairs"] == 16  # 4 prompts x 4 pairs in the quick run
 
 
 def test_render_engines_are_drawn_not_only_read(figures):
