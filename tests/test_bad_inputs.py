@@ -6,6 +6,9 @@ Grow this table with every feature.
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import pytest
 
 from workbench.datafile import DataFileError
@@ -44,12 +47,17 @@ def _world_sampler():
     return WorldSampler()
 
 
-def _render_reader():
-    import numpy as np
+def _evaluate():
+    from workbench.toyworld.evaluate import evaluate
 
+    return evaluate
+
+
+@functools.cache
+def _render_reader():
     from workbench.toyworld.render_oracle import RenderEngineOracle
 
-    return RenderEngineOracle(scenes_per_option=5), np
+    return RenderEngineOracle(scenes_per_option=5)
 
 
 CASES = [
@@ -106,15 +114,16 @@ CASES = [
      r"\['pilot'\] are not toy-world roles; choose from \['ceo', 'doctor'"),
     ("world sampler with an empty prompt", lambda t: _world_sampler().requests(""), ValueError,
      r"^prompt is empty; describe a toy-world scene"),
-    ("render-engine reader given grey pictures",
-     lambda t: (lambda r, np: r.read_many(np.zeros((2, 64, 64), np.uint8), ["white"] * 2))(*_render_reader()),
-     ValueError, r"expects uint8 RGB pictures \(N, H, W, 3\), got shape \(2, 64, 64\); for one picture call read"),
-    ("render-engine reader given too few backgrounds",
-     lambda t: (lambda r, np: r.read_many(np.zeros((2, 64, 64, 3), np.uint8), ["white"]))(*_render_reader()),
-     ValueError, r"one background per picture, got 2 pictures and 1 backgrounds"),
-    ("render-engine reader given a background the world lacks",
-     lambda t: (lambda r, np: r.read(np.zeros((64, 64, 3), np.uint8), "mauve"))(*_render_reader()),
-     KeyError, r"unknown background 'mauve'; the vocabulary has \['white'"),
+    ("render-engine reader given grey pictures", lambda t: _render_reader().read_many(np.zeros((2, 64, 64), np.uint8)),
+     ValueError, r"expects a stack of RGB pictures \(N, H, W, 3\), got shape \(2, 64, 64\); for one"),
+    ("render-engine reader given one grey picture", lambda t: _render_reader().read(np.zeros((64, 64), np.uint8)),
+     ValueError, r"read expects one RGB picture \(H, W, 3\), got shape \(64, 64\); convert PIL images"),
+    ("render-engine reader given pictures in [0, 1]", lambda t: _render_reader().read(np.zeros((64, 64, 3))),
+     TypeError, r"reads uint8 pictures \(0-255\), got float64; convert pipeline output in \[0, 1\] with"),
+    ("toy-world evaluation with a negative prompt seed", lambda t: _evaluate()(prompt_seed=-1), ValueError,
+     r"--prompt-seed must be 0 or more, got -1"),
+    ("toy-world evaluation without render scenes", lambda t: _evaluate()(render_scenes=0), ValueError,
+     r"render_scenes must be 1 or more, got 0; the render-engine probe needs at least one scene"),
 ]
 
 

@@ -1,11 +1,15 @@
 """The toy world: a synthetic world of captioned 64x64 images of shapes, colours and
-backgrounds, whose captions use the style tags' exact prompt fragments.
+backgrounds, whose captions use the style tags' exact prompt fragments, and the embedded model
+trained on it.
 
-    world.py         vocabulary, scenes, rendering, captions, prompt parsing
-    effects.py       shape masks and the 15 modifier effects (pure numpy)
-    oracle.py        reads an image back (background, colour, shape) without a network
-    vocabulary.yaml  the world's words, planted role rates and caption wording
+    world.py          vocabulary, scenes, rendering, captions, prompt parsing
+    effects.py        shape masks and the 15 modifier effects (pure numpy)
+    oracle.py         reads an image back (background, colour, shape) without a network
+    render_oracle.py  reads which render engine an image shows, without a network (scikit-learn)
+    vocabulary.yaml   the world's words, planted role rates and caption wording
+    recipe.py, train.py, clip_stages.py, models.py, estimate.py   the model and its recipe
+    evaluate.py       the quality figures of the model card
 
-Only numpy, Pillow and PyYAML are used here; the models trained on this world live
-elsewhere and import these modules.
+The world, effects and oracles use numpy, Pillow and PyYAML (and scikit-learn, imported when a
+reader is fitted); torch, diffusers and open_clip are imported only by the model modules.
 """

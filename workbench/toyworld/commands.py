@@ -122,7 +122,7 @@ def register(sub) -> None:
     p = toy_sub.add_parser("evaluate", help="the quality figures: oracle and zero-shot accuracies")
     p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")
     p.add_argument("--prompts", type=int, default=300,
-                   help="prompts to generate, each at 2 seeds (default 300, so 600 images)")
+                   help="prompts to generate, each at 2 seeds (1 with --quick; default 300, so 600 images)")
     p.add_argument("--prompt-seed", type=int,
                    help="seed of the prompt set (default: the model card's); another seed gives an independent sample")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's own)")

@@ -49,7 +49,7 @@ REAL_SEED = 777_777  # world seed of held-out real images (training uses 1000 + 
 PROBE_SEED = 777_778  # world seed of the linear probe's training images
 PROMPT_SEED = 31_337  # eval_prompts seed (the first n prompts of a seed are the same for every n)
 SEED_PROMPTS = 24  # prompts whose images at seeds 8-11 are compared with seed 7's
-VISIBLE_LEVELS = 32  # two seeds' images differ visibly: this many levels (0-255) in some channel ...
+VISIBLE_LEVELS = 32  # two seeds' images differ visibly: more than this many levels (0-255) in a channel ...
 VISIBLE_AREA = 0.02  # ... in this share of the pixels at least (82 of 64 x 64)
 VISIBLE_SHARE = 0.9  # ... in this share of pairs at least
 MEAN_LEVELS = 8.0  # the test until session 14: mean absolute difference over pixels and channels
@@ -218,8 +218,13 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     from workbench.toyworld.recipe import round_trip
     from workbench.toyworld.render_oracle import drawn_render_engines
 
-    torch.set_num_threads(2)
     prompt_seed = PROMPT_SEED if prompt_seed is None else int(prompt_seed)
+    if prompt_seed < 0:
+        raise ValueError(f"--prompt-seed must be 0 or more, got {prompt_seed}")
+    if render_scenes < 1:
+        raise ValueError(f"render_scenes must be 1 or more, got {render_scenes}; the render-engine probe "
+                         "needs at least one scene")
+    torch.set_num_threads(2)
     root = Path(model_dir) if model_dir is not None else paths.MODEL_DIR
     if not paths.is_trained(root):
         raise FileNotFoundError(f"no trained toy-world model in {root}; run "

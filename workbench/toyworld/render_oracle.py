@@ -2,7 +2,8 @@
 CLIP's reading of render engines that uses no neural network.
 
     reader = RenderEngineOracle()                     # fitted on world renders, a few seconds
-    reader.read(image, "white")                       # "octane", "unreal", "blender" or None
+    reader.read(image)                                # "octane", "unreal", "blender", None,
+                                                      # or NO_OBJECT where it finds no object
 
 The toy CLIP reads render engines in generated images well since recipe stage 5 taught it how
 the VAE softens them; that alone does not show the UNet draws them. The three engines leave
@@ -13,7 +14,8 @@ low-frequency marks that survive a small VAE (`effects.py`):
     unreal   the scene is dimmed by 12 %, with a bright halo around the object and a white rim
     blender  a drop shadow down-right of the object, and a floor that darkens toward the bottom
 
-`features` measures each mark around the object the plain oracle finds. A logistic regression
+`features` measures each mark around the object the plain oracle finds, against the background
+colour it finds (what was drawn, not what was asked for). A logistic regression
 fitted on world renders (random single-object scenes, no engine or one) weighs them; it sees
 neither the toy CLIP nor any model's pictures.
 """
@@ -30,6 +32,7 @@ from .world import PromptSpec, Scene, ToyWorld, _tidy
 ENGINES = ("octane", "unreal", "blender")  # effect keys of the render_engines tags
 FIT_SEED = 424_242                         # world seed of the scenes the reader is fitted on
 FIT_SCENES = 200                           # per option (none and each engine)
+NO_OBJECT = "no object"                    # the reading of a picture with no object to measure
 N_FEATURES = 7
 SOFTEN = 0.8                               # blur (pixels) of the fitting renders' softened copies
 
@@ -39,7 +42,6 @@ class Probe(NamedTuple):
 
     images: np.ndarray                 # uint8 (N, H, W, 3)
     prompts: list[str]                 # "a red circle on a white background, octane render"
-    backgrounds: list[str]
     labels: list[str | None]           # the engine's effect key, or None
 
 
@@ -53,20 +55,21 @@ def _shrink(mask: np.ndarray, k: int) -> np.ndarray:
     return ~_grow(~mask, k)
 
 
-def features(oracle: Oracle, image: np.ndarray, background_rgb) -> np.ndarray | None:
-    """The engines' marks in a uint8 (H, W, 3) picture whose plain background colour is
-    `background_rgb`; None when no object is found. Luminances are in units of 255."""
+def features(oracle: Oracle, image: np.ndarray) -> np.ndarray | None:
+    """The engines' marks in a uint8 (H, W, 3) picture; None when no object is found.
+    Luminances are in units of 255."""
     img = np.asarray(image).astype(np.float32)
-    bg = np.asarray(background_rgb, np.float32)
+    found, fg, _ = oracle._foreground(img, oracle._plain)
+    bg = oracle._bg[found]
     # how much darker than the background each pixel is, where its colour is the background's
     scale = img @ bg / max(float(bg @ bg), 1.0)
     bg_like = np.linalg.norm(img - scale[..., None] * bg, axis=-1) < 24
     darker = np.where(bg_like, np.clip(1 - scale, 0, 1), 0.0)
-    _, fg, _ = oracle._foreground(img, oracle._plain)
     fg &= ~(bg_like & (scale < 0.92))                      # a drop shadow is not the object
     labels, n = _components(fg)
     parts = [labels == k for k in range(n)]
     inner = [p for p in parts if not (p[0].any() or p[-1].any() or p[:, 0].any() or p[:, -1].any())]
+    inner = inner or [p for p in parts if p.mean() < 0.5]  # a glow may carry the object to the edge
     if not inner:
         return None
     obj = max(inner, key=np.sum)
@@ -126,14 +129,14 @@ class RenderEngineOracle:
         # every decoder softens what it draws: the reader also sees the renders slightly blurred
         soft = np.stack([np.clip(blur(im.astype(np.float32), SOFTEN) + 0.5, 0, 255).astype(np.uint8)
                          for im in fit.images])
-        x, y = self._features(np.concatenate([fit.images, soft]), fit.backgrounds * 2, fit.labels * 2)
+        x, y = self._features(np.concatenate([fit.images, soft]), fit.labels * 2)
         self.model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000)).fit(x, y)
 
     def probe(self, seed: int, scenes: int) -> Probe:
         """`scenes` random single-object scenes, each drawn plain and with each engine (4 x
         `scenes` pictures), with the prompts that ask for them."""
         rng, v = np.random.default_rng(seed), self.world.vocab
-        images, prompts, backgrounds, labels = [], [], [], []
+        images, prompts, labels = [], [], []
         for _ in range(scenes):
             spec = PromptSpec(colour=v.colours[rng.integers(len(v.colours))].name,
                               shape=v.shapes[rng.integers(len(v.shapes))].name,
@@ -144,51 +147,60 @@ class RenderEngineOracle:
                 images.append(self.world.render(Scene(scene.objects, scene.background, mods, seed=scene.seed)))
                 words = [f"a {spec.colour} {spec.shape} on a {spec.background} background"]
                 prompts.append(_tidy(", ".join(words + [v.modifier(m).phrase for m in mods])))
-                backgrounds.append(scene.background)
                 labels.append(engine)
-        return Probe(np.stack(images), prompts, backgrounds, labels)
+        return Probe(np.stack(images), prompts, labels)
 
-    def _features(self, images, backgrounds, labels=None):
+    def _features(self, images, labels=None):
         rows, keep = [], []
-        for i, (im, bg) in enumerate(zip(images, backgrounds)):
-            f = features(self.oracle, im, self.world.vocab.background(bg).rgb)
+        for i, im in enumerate(images):
+            f = features(self.oracle, im)
             if f is not None:
                 rows.append(f), keep.append(i)
         x = np.stack(rows) if rows else np.zeros((0, N_FEATURES), np.float32)
         y = [labels[i] or "none" for i in keep] if labels is not None else keep
         return x, y
 
-    def read_many(self, images, backgrounds) -> list[str | None]:
-        """The engine each picture shows (None: none, or no object found). `images` are uint8
-        (N, H, W, 3); `backgrounds` the vocabulary backgrounds their prompts asked for."""
+    def read_many(self, images) -> list[str | None]:
+        """The engine each of uint8 (N, H, W, 3) pictures shows: an effect key, None for none,
+        or NO_OBJECT."""
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"the render-engine reader expects uint8 RGB pictures (N, H, W, 3), got shape "
-                             f"{images.shape}; for one picture call read(image, background)")
-        if len(backgrounds) != len(images):
-            raise ValueError(f"the render-engine reader needs one background per picture, got {len(images)} "
-                             f"pictures and {len(backgrounds)} backgrounds")
-        x, keep = self._features(images, backgrounds)
-        out: list[str | None] = [None] * len(images)
+            raise ValueError(f"read_many expects a stack of RGB pictures (N, H, W, 3), got shape {images.shape}; "
+                             "for one (H, W, 3) picture call read(image)")
+        _check_uint8(images)
+        x, keep = self._features(images)
+        out: list[str | None] = [NO_OBJECT] * len(images)
         if len(keep):
             for i, label in zip(keep, self.model.predict(x)):
                 out[i] = None if label == "none" else str(label)
         return out
 
-    def read(self, image, background: str) -> str | None:
-        """The engine a uint8 (H, W, 3) picture shows, or None; `background` as its prompt said."""
-        return self.read_many(np.asarray(image)[None], [background])[0]
+    def read(self, image) -> str | None:
+        """The engine a uint8 (H, W, 3) picture shows: an effect key, None, or NO_OBJECT."""
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"read expects one RGB picture (H, W, 3), got shape {image.shape}; "
+                             "convert PIL images with np.asarray(im.convert('RGB'))")
+        return self.read_many(image[None])[0]
 
-    def accuracy(self, images, backgrounds, labels) -> dict:
-        return scores(self.read_many(images, backgrounds), labels)
+    def accuracy(self, images, labels) -> dict:
+        return scores(self.read_many(images), labels)
+
+
+def _check_uint8(images: np.ndarray) -> None:
+    if images.dtype != np.uint8:
+        raise TypeError(f"the render-engine reader reads uint8 pictures (0-255), got {images.dtype}; convert "
+                        "pipeline output in [0, 1] with (x * 255 + 0.5).clip(0, 255).astype(np.uint8)")
 
 
 def scores(said, labels) -> dict:
-    """Share read right, overall and per option (chance 1/4)."""
-    right = np.array([s == t for s, t in zip(said, labels)])
+    """Share read right, overall and per option (chance 1/4). A picture with no object to
+    measure counts as wrong, whatever was asked; `no_object` says how many there were."""
+    right = np.array([s == t and s != NO_OBJECT for s, t in zip(said, labels)])
     per = {(e or "none"): round(float(right[[t == e for t in labels]].mean()), 4)
            for e in (None, *ENGINES) if e in labels}
-    return {"accuracy": round(float(right.mean()), 4), "n": len(labels), "chance": 0.25, "per_engine": per}
+    return {"accuracy": round(float(right.mean()), 4), "n": len(labels), "chance": 0.25, "per_engine": per,
+            "no_object": sum(s == NO_OBJECT for s in said)}
 
 
 def drawn_render_engines(pipe, zero_shot, scenes: int, seed: int, steps: int, guidance: float,
@@ -210,8 +222,8 @@ def drawn_render_engines(pipe, zero_shot, scenes: int, seed: int, steps: int, gu
     said = [options[zero_shot.choose(f, probe.prompts[i - i % len(options):][:len(options)])]
             for i, f in enumerate(feats)]
     return {
-        "generated": reader.accuracy(images, probe.backgrounds, probe.labels),
+        "generated": reader.accuracy(images, probe.labels),
         "toy_clip_same_pictures": scores(said, probe.labels),
-        "world_renders": reader.accuracy(probe.images, probe.backgrounds, probe.labels),
-        "round_trips": reader.accuracy(round_trip(pipe.vae, probe.images), probe.backgrounds, probe.labels),
+        "world_renders": reader.accuracy(probe.images, probe.labels),
+        "round_trips": reader.accuracy(round_trip(pipe.vae, probe.images), probe.labels),
     }
