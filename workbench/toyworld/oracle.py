@@ -167,6 +167,13 @@ class Oracle:
         dist = np.linalg.norm(smooth - bgs[b], axis=-1)
         return b, dist > thresholds[b], smooth
 
+    @staticmethod
+    def _parts(fg):
+        """The connected parts of a foreground mask: (touches the border, mask) for each."""
+        labels, n = _components(fg)
+        parts = [labels == k for k in range(n)]
+        return [(bool(p[0].any() or p[-1].any() or p[:, 0].any() or p[:, -1].any()), p) for p in parts]
+
     def _crop(self, mask):
         ys, xs = np.nonzero(mask)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
@@ -202,15 +209,8 @@ class Oracle:
                              "convert PIL images with np.asarray(im.convert('RGB'))")
         reference = self._reference(modifiers)
         b, fg, smooth = self._foreground(img.astype(np.float32), reference)
-        labels, n = _components(fg)
-        parts = []
-        for k in range(n):
-            part = labels == k
-            area = int(part.sum())
-            if area < self.config.min_area:
-                continue
-            touches = part[0].any() or part[-1].any() or part[:, 0].any() or part[:, -1].any()
-            parts.append((touches, area, part))
+        parts = [(touches, int(part.sum()), part) for touches, part in self._parts(fg)
+                 if part.sum() >= self.config.min_area]
         if any(not t for t, _, _ in parts):                    # patterns reach the border
             parts = [p for p in parts if not p[0]]
         objects = []

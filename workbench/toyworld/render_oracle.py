@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .effects import blur, luminance
-from .oracle import Oracle, _box3, _components
+from .oracle import Oracle, _box3
 from .world import PromptSpec, Scene, ToyWorld, _tidy
 
 ENGINES = ("octane", "unreal", "blender")  # effect keys of the render_engines tags
@@ -65,11 +65,10 @@ def features(oracle: Oracle, image: np.ndarray) -> np.ndarray | None:
     scale = img @ bg / max(float(bg @ bg), 1.0)
     bg_like = np.linalg.norm(img - scale[..., None] * bg, axis=-1) < 24
     darker = np.where(bg_like, np.clip(1 - scale, 0, 1), 0.0)
-    fg &= ~(bg_like & (scale < 0.92))                      # a drop shadow is not the object
-    labels, n = _components(fg)
-    parts = [labels == k for k in range(n)]
-    inner = [p for p in parts if not (p[0].any() or p[-1].any() or p[:, 0].any() or p[:, -1].any())]
-    inner = inner or [p for p in parts if p.mean() < 0.5]  # a glow may carry the object to the edge
+    shadowed = bg_like & (scale < 0.92)
+    parts = oracle._parts(fg & ~shadowed)                  # a drop shadow is not the object
+    inner = [p for touches, p in parts if not touches]
+    inner = inner or [p for _, p in parts if p.mean() < 0.5]  # a glow may carry the object to the edge
     if not inner:
         return None
     obj = max(inner, key=np.sum)
@@ -81,8 +80,13 @@ def features(oracle: Oracle, image: np.ndarray) -> np.ndarray | None:
     cy, cx = ys[obj].mean(), xs[obj].mean()
     radius = max(np.sqrt(obj.sum() / np.pi), 1.0)
 
+    grown1 = _grow(obj, 1)                                 # the object grown by 1, 3, 8, 10 pixels
+    grown3 = _grow(grown1, 2)
+    grown8 = _grow(grown3, 5)
+    grown10 = _grow(grown8, 2)
+
     # blender's floor darkens toward the bottom as (y / h)^2; unreal dims the whole scene
-    far = ~_grow(obj, 8) & ~(bg_like & (scale < 0.92) & _grow(obj, 10))
+    far = ~grown8 & ~(shadowed & grown10)
     expected = float(luminance(bg)) / 255.0
     if far.sum() >= 20:
         depth = (ys[far] / (h - 1)) ** 2
@@ -94,11 +98,11 @@ def features(oracle: Oracle, image: np.ndarray) -> np.ndarray | None:
     # background a few levels off does not read as dimmed
     dimmed = level - expected
 
-    near = _grow(obj, 8) & ~_grow(obj, 1)
+    near = grown8 & ~grown1
     down_right = (ys - cy) + (xs - cx) > 0
     shadow = darker[near & down_right].mean() - darker[near & ~down_right].mean() \
         if (near & down_right).any() and (near & ~down_right).any() else 0.0
-    ring = _grow(obj, 3) & ~_grow(obj, 1)
+    ring = grown3 & ~grown1
     far_rgb = np.median(img[far], axis=0) if far.any() else bg
     halo = np.linalg.norm(img[ring].mean(0) - far_rgb) / 255.0 if ring.any() else 0.0
 
