@@ -209,8 +209,8 @@ class Oracle:
                              "convert PIL images with np.asarray(im.convert('RGB'))")
         reference = self._reference(modifiers)
         b, fg, smooth = self._foreground(img.astype(np.float32), reference)
-        parts = [(touches, int(part.sum()), part) for touches, part in self._parts(fg)
-                 if part.sum() >= self.config.min_area]
+        sized = ((touches, int(part.sum()), part) for touches, part in self._parts(fg))
+        parts = [p for p in sized if p[1] >= self.config.min_area]
         if any(not t for t, _, _ in parts):                    # patterns reach the border
             parts = [p for p in parts if not p[0]]
         objects = []
