@@ -91,6 +91,13 @@ def _components(mask):
     return np.where(mask, lab, -1), int(n)
 
 
+def connected_parts(fg):
+    """The connected parts of a foreground mask: (touches the border, mask) for each."""
+    labels, n = _components(fg)
+    parts = [labels == k for k in range(n)]
+    return [(bool(p[0].any() or p[-1].any() or p[:, 0].any() or p[:, -1].any()), p) for p in parts]
+
+
 class Oracle:
     def __init__(self, vocab: Vocabulary | None = None, config: OracleConfig | None = None):
         self.vocab = vocab or Vocabulary.load()
@@ -167,13 +174,6 @@ class Oracle:
         dist = np.linalg.norm(smooth - bgs[b], axis=-1)
         return b, dist > thresholds[b], smooth
 
-    @staticmethod
-    def _parts(fg):
-        """The connected parts of a foreground mask: (touches the border, mask) for each."""
-        labels, n = _components(fg)
-        parts = [labels == k for k in range(n)]
-        return [(bool(p[0].any() or p[-1].any() or p[:, 0].any() or p[:, -1].any()), p) for p in parts]
-
     def _crop(self, mask):
         ys, xs = np.nonzero(mask)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
@@ -209,7 +209,7 @@ class Oracle:
                              "convert PIL images with np.asarray(im.convert('RGB'))")
         reference = self._reference(modifiers)
         b, fg, smooth = self._foreground(img.astype(np.float32), reference)
-        sized = ((touches, int(part.sum()), part) for touches, part in self._parts(fg))
+        sized = ((touches, int(part.sum()), part) for touches, part in connected_parts(fg))
         parts = [p for p in sized if p[1] >= self.config.min_area]
         if any(not t for t, _, _ in parts):                    # patterns reach the border
             parts = [p for p in parts if not p[0]]

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .effects import blur, luminance
-from .oracle import Oracle, _box3
+from .oracle import Oracle, _box3, connected_parts
 from .world import PromptSpec, Scene, ToyWorld, _tidy
 
 ENGINES = ("octane", "unreal", "blender")  # effect keys of the render_engines tags
@@ -66,7 +66,7 @@ def features(oracle: Oracle, image: np.ndarray) -> np.ndarray | None:
     bg_like = np.linalg.norm(img - scale[..., None] * bg, axis=-1) < 24
     darker = np.where(bg_like, np.clip(1 - scale, 0, 1), 0.0)
     shadowed = bg_like & (scale < 0.92)
-    parts = oracle._parts(fg & ~shadowed)                  # a drop shadow is not the object
+    parts = connected_parts(fg & ~shadowed)         # a drop shadow is not the object
     inner = [p for touches, p in parts if not touches]
     inner = inner or [p for _, p in parts if p.mean() < 0.5]  # a glow may carry the object to the edge
     if not inner:
