@@ -439,3 +439,23 @@ def test_estimate_report_warns_only_over_the_budget():
     over = report({"clip": 3_000.0, "unet": 1_200.0, "total": 4_200.0})
     assert "70.0 min (budget 60 min)" in over and "too slow" in over
     assert "too slow" not in report({"clip": 600.0, "total": 600.0})
+
+
+def test_estimate_per_step_time_shrugs_off_one_stalled_run(monkeypatch):
+    """A step costs 0.3 s; the first timed pair's longer run stalls for 0.8 s."""
+    import types
+
+    import workbench.toyworld.estimate as estimate
+
+    clock = [0.0]
+    monkeypatch.setattr(estimate, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def stalled_run():
+        stalls = iter([0.0, 0.0, 0.8] + [0.0] * 10)  # the untimed warm-up run, a pair's short and long run
+
+        def run(steps):
+            clock[0] += 0.3 * steps + 0.1 + next(stalls)  # 0.1 s of set-up, which the difference cancels
+        return run
+
+    assert estimate._per_step(stalled_run()) == pytest.approx(0.3)
+    assert estimate._per_step(stalled_run(), repeats=1) == pytest.approx(0.5)  # what one pair reads

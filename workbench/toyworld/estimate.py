@@ -1,6 +1,6 @@
 """How long the training recipe will take on this machine, before a long run starts.
 
-    seconds = estimate()           # {"data": s, "clip": s, ..., "total": s}; about a minute on 2 cores
+    seconds = estimate()           # {"data": s, "clip": s, ..., "total": s}; about 2 minutes on 2 cores
 
 Machines of one nominal size differ by more than 2x (the model card's "Training recipe and
 time": run 4's recipe took 53 min on one 2-core machine and would take about 2 h 10 min on
@@ -19,6 +19,7 @@ the longest one drawn, and a slice draws shorter ones, so their steps come out c
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from dataclasses import replace
 
@@ -36,12 +37,18 @@ def _timed(fn):
     return result, time.perf_counter() - start
 
 
-def _per_step(run, few: int = 2, more: int = 6) -> float:
+def _per_step(run, few: int = 2, more: int = 6, repeats: int = 3) -> float:
     """Seconds per step of `run(steps)`, from the difference of two runs (set-up cancels), after
-    an untimed run that pays the process's one-time costs (kernel selection, memory growth)."""
+    an untimed run that pays the process's one-time costs (kernel selection, memory growth).
+
+    The median of `repeats` such differences: one pair alone once put a UNet step at 0.18 s
+    where training took 0.31 s (model card, run 8), a stall in either run moving it by half."""
     run(1)
-    (_, short), (_, long) = _timed(lambda: run(few)), _timed(lambda: run(more))
-    return max(long - short, 0.0) / (more - few)
+    steps = []
+    for _ in range(repeats):
+        (_, short), (_, long) = _timed(lambda: run(few)), _timed(lambda: run(more))
+        steps.append(max(long - short, 0.0) / (more - few))
+    return statistics.median(steps)
 
 
 def estimate(config: TrainConfig | None = None, diffusion_config: models.DiffusionConfig | None = None,
