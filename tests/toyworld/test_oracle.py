@@ -92,3 +92,15 @@ def test_blank_and_bad_inputs(oracle):
     assert (r.background, r.colour, r.shape, r.n_objects) == ("white", None, None, 0)
     with pytest.raises(ValueError, match="RGB"):
         oracle.read(np.zeros((64, 64), np.uint8))
+
+
+def test_foreground_finds_the_object_and_names_the_background_colour(world, oracle):
+    from workbench.toyworld.world import Scene, SceneObject
+
+    for background in ("white", world.vocab.backgrounds[-1].name):
+        scene = Scene((SceneObject("square", world.vocab.colours[0].name, 20.0, 40.0, 10.0),), background)
+        bg, mask = oracle.foreground(world.render(scene))
+        assert bg.tolist() == list(next(c.rgb for c in world.vocab.backgrounds if c.name == background))
+        ys, xs = np.nonzero(mask)
+        assert mask[40, 20] and abs(xs.mean() - 20) < 2 and abs(ys.mean() - 40) < 2
+        assert 0.6 < mask.sum() / 400 < 1.4  # a square of half-side 10 covers about 400 pixels

@@ -162,6 +162,12 @@ class Oracle:
         return self._references[key]
 
     # 3. the pipeline
+    def foreground(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the background's RGB, the foreground mask) of an (H, W, 3) image, against the plain
+        backgrounds: for readers of what modifiers draw on the object, not on the background."""
+        found, fg, _ = self._foreground(np.asarray(image, np.float32), self._plain)
+        return self._bg[found], fg
+
     def _foreground(self, img, reference):
         """(background index, foreground mask, smoothed image) of a float (H, W, 3) image."""
         bgs, _, thresholds = reference

@@ -59,8 +59,7 @@ def features(oracle: Oracle, image: np.ndarray) -> np.ndarray | None:
     """The engines' marks in a uint8 (H, W, 3) picture; None when no object is found.
     Luminances are in units of 255."""
     img = np.asarray(image).astype(np.float32)
-    found, fg, _ = oracle._foreground(img, oracle._plain)
-    bg = oracle._bg[found]
+    bg, fg = oracle.foreground(img)
     # how much darker than the background each pixel is, where its colour is the background's
     scale = img @ bg / max(float(bg @ bg), 1.0)
     bg_like = np.linalg.norm(img - scale[..., None] * bg, axis=-1) < 24
