@@ -44,11 +44,11 @@ def _per_step(run, few: int = 2, more: int = 6, repeats: int = 3) -> float:
     The median of `repeats` such differences: one pair alone once put a UNet step at 0.18 s
     where training took 0.31 s (model card, run 8), a stall in either run moving it by half."""
     run(1)
-    steps = []
+    per_step = []
     for _ in range(repeats):
         (_, short), (_, long) = _timed(lambda: run(few)), _timed(lambda: run(more))
-        steps.append(max(long - short, 0.0) / (more - few))
-    return statistics.median(steps)
+        per_step.append(max(long - short, 0.0) / (more - few))
+    return statistics.median(per_step)
 
 
 def estimate(config: TrainConfig | None = None, diffusion_config: models.DiffusionConfig | None = None,
@@ -120,6 +120,7 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
         train_unet(latents, states, states[0], replace(cfg, unet_steps=steps), dcfg, 0, device, progress=False)
 
     scale, per_image = cfg.dataset_size / n, data_s / n
+    unet_step = _per_step(unet_run)  # stages 4 and 4b train the same UNet, at the same batch
     world = ToyWorld()  # the group pools of 2b and 2c are drawn like the dataset, image by image
     shape_pool = cfg.refine_group_pool * len(world.shape_variants(0)) * per_image
     group_images = cfg.modifier_group_pool * len(world.modifier_variants(0))
@@ -131,9 +132,9 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
         "clip_modifier_groups": (cfg.modifier_steps * _per_step(modifier_run) + modifier_pool
                                  if cfg.modifier_steps else 0.0),
         "vae": cfg.vae_steps * _per_step(vae_run) + latents_s * scale,
-        "unet": cfg.unet_steps * _per_step(unet_run) + states_s * scale,
+        "unet": cfg.unet_steps * unet_step + states_s * scale,
         # 4b trains the same UNet on a second cycle, after encoding latents and text states again
-        "unet_second_cycle": (cfg.unet_second_steps * _per_step(unet_run) + (latents_s + states_s) * scale
+        "unet_second_cycle": (cfg.unet_second_steps * unet_step + (latents_s + states_s) * scale
                               if cfg.unet_second_steps else 0.0),
         "vae_decoder": cfg.decoder_steps * _per_step(decoder_run) if cfg.decoder_steps else 0.0,
         # 5 draws a group pool as 2c does and sends it and part of the dataset through the VAE
