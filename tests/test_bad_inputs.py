@@ -107,6 +107,21 @@ CASES = [
     ("opt-out without a source", lambda t: Policy().add_path(tag_file(
         t, "kind: opt_out\nentries:\n  - name: A B\n    date: 2024-01-01\n", "p.yaml")),
      DataFileError, r"p.yaml:3: an opt-out entry is missing 'source'"),
+    ("policy folder with no lists", lambda t: Policy().add_path(t), DataFileError,
+     r"no \*\.yaml or \*\.yml policy lists in this folder; check the path"),
+    ("opt-out aliases that are not a list", lambda t: Policy().add_path(tag_file(
+        t, "kind: opt_out\nentries:\n  - name: A B\n    aliases: 5\n    source: s\n    date: 2024-01-01\n", "p.yaml")),
+     DataFileError, r"p.yaml:4: 'aliases' must be a list of names, e.g. \[rutkowski"),
+    ("opt-out alias left empty", lambda t: Policy().add_path(tag_file(
+        t, "kind: opt_out\nentries:\n  - name: A B\n    aliases: [ab, ~]\n    source: s\n    date: 2024-01-01\n", "p.yaml")),
+     DataFileError, r"p.yaml:4: 'aliases' must be a list of names"),
+    ("impossible date in a data file", lambda t: Policy().add_path(tag_file(
+        t, "kind: opt_out\nentries:\n  - name: A B\n    source: s\n    date: 2024-13-01\n", "p.yaml")),
+     DataFileError, r"p.yaml:5: cannot read this value \(month must be in 1..12\); put it in quotes"),
+    ("unknown YAML tag in a data file", lambda t: load(t, TAG.format(prompt_line="!color red", extra="")),
+     DataFileError, r"demo.yaml:5: cannot read this value \(could not determine a constructor for the tag '!color'\)"),
+    ("artist year given as yes/no", lambda t: load(t, TAG.format(prompt_line="x", extra="    born: true\n")),
+     DataFileError, r"demo.yaml:7: 'born' must be a year such as 1859"),
     ("policy mode misspelled", lambda t: Policy(mode="warning"), ValueError, r"policy mode must be 'refuse' or 'warn'"),
     ("bias probe without roles", lambda t: _bias().BiasProbe([]).prompts(), ValueError,
      r"^the probe needs at least one role, e\.g\. roles=\['doctor', 'nurse'\]"),

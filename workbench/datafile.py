@@ -9,7 +9,7 @@ Only the safe loader is used: no Python objects can be built from a data file.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class Entry:
     line: int  # 1-based line where the mapping starts
     values: dict[str, Any]
     key_lines: dict[str, int]
+    raw: dict[str, str] = field(default_factory=dict)  # each scalar value as written in the file
 
     def error(self, message: str, key: str | None = None) -> DataFileError:
         return DataFileError(self.path, self.key_lines.get(key, self.line) if key else self.line, message)
@@ -47,14 +48,24 @@ class Entry:
                 raise self.error(f"{what} is missing {key!r}; add `{key}: ...`")
 
     def text(self, key: str, default: str = "") -> str:
+        """The value as text, as written: YAML 1.1 would read `on` as True, `0.50` as 0.5 and
+        2022-09-16 as a date, and a prompt fragment must not change on its way in."""
         value = self.values.get(key, default)
         if value is None:
             return default
-        if isinstance(value, (datetime.date, datetime.datetime)):  # YAML reads 2022-09-16 as a date
-            return value.isoformat()
-        if not isinstance(value, (str, int, float)):
-            raise self.error(f"{key!r} must be text, not {type(value).__name__}", key)
-        return str(value)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (bool, int, float, datetime.date)) and key in self.raw:
+            return self.raw[key]
+        raise self.error(f"{key!r} must be text, not {type(value).__name__}", key)
+
+    def names(self, key: str, example: str) -> tuple[str, ...]:
+        """A list of names under `key` (absent: none), e.g. aliases."""
+        value = self.values.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.error(f"{key!r} must be a list of names, e.g. {example}; quote names YAML reads "
+                             "otherwise (yes, no, 1984)", key)
+        return tuple(value)
 
 
 def read_text(path: str | Path) -> str:
@@ -95,7 +106,7 @@ def entry_from_node(path: str, node: yaml.Node, loader: yaml.SafeLoader) -> Entr
     values: dict[str, Any] = {}
     lines: dict[str, int] = {}
     for key_node, value_node in node.value:
-        key = str(loader.construct_object(key_node, deep=True))
+        key = str(construct(path, loader, key_node))
         line = key_node.start_mark.line + 1
         if key in values:
             raise DataFileError(path, line, f"duplicate key {key!r} (first on line {lines[key]}); keep one")
@@ -104,8 +115,20 @@ def entry_from_node(path: str, node: yaml.Node, loader: yaml.SafeLoader) -> Entr
     return Entry(path, node.start_mark.line + 1, values, lines)
 
 
-def construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    return loader.construct_object(node, deep=True)
+def construct(path: str, loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """A node's plain value; a value YAML cannot build (a bad date, an unknown `!tag`) is an
+    error at its own line, not one that names "<unicode string>"."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError) as err:
+        loader.recursive_objects.clear()  # PyYAML leaves the nodes it was building marked as in progress
+        children = node.value if isinstance(node, yaml.SequenceNode) else (
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+        for child in children:  # a list or mapping: find the value itself, for its line
+            construct(path, loader, child)
+        problem = getattr(err, "problem", None) or str(err)
+        raise DataFileError(path, node.start_mark.line + 1, f"cannot read this value ({problem}); "
+                            "put it in quotes to keep it as text") from None
 
 
 def entry_list(entry: Entry, key: str, loader: yaml.SafeLoader) -> list[Entry]:
@@ -115,13 +138,11 @@ def entry_list(entry: Entry, key: str, loader: yaml.SafeLoader) -> list[Entry]:
         raise entry.error(f"missing {key!r}: add `{key}:` followed by a list of entries")
     if not isinstance(node, yaml.SequenceNode):
         raise entry.error(f"{key!r} must be a list (lines starting with '- ')", key)
-    items = []
-    for item in node.value:
-        sub = entry_from_node(entry.path, item, loader)
-        items.append(Entry(sub.path, sub.line, {k: construct(loader, v) for k, v in sub.values.items()}, sub.key_lines))
-    return items
+    return [plain(entry_from_node(entry.path, item, loader), loader) for item in node.value]
 
 
 def plain(entry: Entry, loader: yaml.SafeLoader) -> Entry:
     """The same Entry with node values turned into plain Python values."""
-    return Entry(entry.path, entry.line, {k: construct(loader, v) for k, v in entry.values.items()}, entry.key_lines)
+    values = {k: construct(entry.path, loader, v) for k, v in entry.values.items()}
+    raw = {k: v.value for k, v in entry.values.items() if isinstance(v, yaml.ScalarNode)}
+    return Entry(entry.path, entry.line, values, entry.key_lines, raw)

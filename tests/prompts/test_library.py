@@ -94,9 +94,46 @@ def test_redefining_a_shipped_tag_names_both_places(write):
         TagLibrary.default([path])
 
 
+def test_a_file_with_a_clash_adds_none_of_its_tags(write):
+    """So the user can fix the file and add it again to the same library."""
+    library = TagLibrary.default()
+    text = """
+        category: decades
+        tags:
+          - id: 1890s
+            label: 1890s
+            prompt: 1890s
+            description: New.
+          - id: {second}
+            label: Again
+            prompt: again
+            description: Clashes or not.
+    """
+    with pytest.raises(DataFileError, match="already defined"):
+        library.add_path(write("mine.yaml", text.format(second="1960s")))
+    assert "decades:1890s" not in library
+    library.add_path(write("mine.yaml", text.format(second="1960s-again")))
+    assert "decades:1890s" in library and "decades:1960s-again" in library
+
+
+def test_values_keep_the_text_as_written(write):
+    """YAML 1.1 would turn `on` into True and 0.50 into 0.5; a fragment must arrive as typed."""
+    library = TagLibrary.from_path(write("odd.yaml", """
+        category: odd
+        tags:
+          - id: switch
+            label: NO
+            prompt: on
+            description: 0.50
+    """))
+    tag = library.get("odd:switch")
+    assert (tag.label, tag.prompt, tag.description) == ("NO", "on", "0.50")
+
+
 def test_search_finds_by_label_and_description(library):
     assert any(t.ref == "film:kodak-portra-400" for t in library.search("portra"))
-    assert all(t.category == "decades" for t in library.search("", "decades"))
+    decades = library.search("", "decades")
+    assert len(decades) == len(library.categories["decades"]) and all(t.category == "decades" for t in decades)
 
 
 def test_line_numbers_point_at_the_offending_tag(write):

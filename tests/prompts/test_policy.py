@@ -37,6 +37,11 @@ def test_every_shipped_opt_out_has_a_source_and_date(policy):
 def test_clean_prompts_pass(policy):
     assert policy.check("a lighthouse by claude monet, oil painting") == []
     assert policy.check("greg's rut, a kowski-free day") == []  # no whole-word match
+    # a long name run together matches only whole words: not the start of a longer name
+    assert policy.check("a portrait of Gerald Bromley, oil painting") == []
+    assert policy.check("by karla ortizano") == []
+    assert [f.matched for f in policy.check("by geraldbrom")] == ["Gerald Brom"]
+    assert policy.check("Al Gore at a podium in a Gore-Tex jacket") == []
 
 
 def test_blocked_keyword_is_refused(policy):
@@ -72,6 +77,17 @@ def test_organisation_lists_are_added_from_files(write):
     policy = Policy.default([path.parent])
     with pytest.raises(PolicyRefusal, match="Jane Example.*example.org"):
         policy.enforce("portrait in the style of J. Example")
+
+
+def test_organisation_lists_may_be_yml_files(write):
+    path = write("org/opt.yml", """
+        kind: opt_out
+        entries:
+          - name: Jane Example
+            source: https://example.org/letters/2024-opt-out
+            date: 2024-05-01
+    """)
+    assert Policy.default([path.parent]).check("by jane example")
 
 
 def test_warn_mode_never_drops_a_finding_silently():

@@ -112,13 +112,11 @@ def read_tag_file(path: str | Path) -> Category:
         prompt, negative = entry.text("prompt"), entry.text("negative")
         check_fragment(prompt, entry, "prompt")
         check_fragment(negative, entry, "negative")
-        aliases = entry.values.get("aliases") or []
-        if isinstance(aliases, str) or not all(isinstance(a, str) for a in aliases):
-            raise entry.error("'aliases' must be a list of names, e.g. [hokusai, 'katsushika hokusai']", "aliases")
+        aliases = entry.names("aliases", "[hokusai, 'katsushika hokusai']")
         years = {}
         for key in ("born", "died"):
             value = entry.values.get(key)
-            if value is not None and not isinstance(value, int):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise entry.error(f"{key!r} must be a year such as 1859", key)
             years[key] = value
         category.tags[tag_id] = Tag(
@@ -171,11 +169,11 @@ class TagLibrary:
         if mine is None:
             self.categories[category.name] = category
             return
-        for tag in category:
+        for tag in category:  # every clash is found before any tag is added, so a fixed file can be added again
             if tag.id in mine.tags:
                 raise DataFileError(tag.source.rsplit(":", 1)[0], int(tag.source.rsplit(":", 1)[1]),
                                     f"tag {tag.ref!r} is already defined at {mine.tags[tag.id].source}; rename one")
-            mine.tags[tag.id] = tag
+        mine.tags.update(category.tags)
         mine.sources.extend(category.sources)
 
     def __iter__(self) -> Iterator[Category]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from workbench.datafile import entry_list, load_yaml, plain
+from workbench.datafile import DataFileError, entry_list, load_yaml, plain
 from workbench.prompts.library import shipped_tags_dir
 
 Mode = Literal["refuse", "warn"]
@@ -74,13 +74,26 @@ class PolicyRefusal(ValueError):
 
 
 def _contains(haystack: str, needle: str) -> bool:
-    """Whole-word phrase match on normalised text; long names also match with the spaces squeezed out."""
+    """Whole-word phrase match on normalised text. Long names also match as whole words run
+    together or split elsewhere ("gregrutkowski", "greg rut kowski"), but not inside a longer
+    word: "Gerald Bromley" does not name Gerald Brom."""
     if not needle:
         return False
     if re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", haystack):
         return True
     squeezed = needle.replace(" ", "")
-    return len(squeezed) >= 8 and " " in needle and squeezed in haystack.replace(" ", "")
+    if len(squeezed) < 8 or " " not in needle:
+        return False
+    words = haystack.split()
+    for start in range(len(words)):
+        joined = ""
+        for word in words[start:]:
+            joined += word
+            if not squeezed.startswith(joined):
+                break
+            if joined == squeezed:
+                return True
+    return False
 
 
 class Policy:
@@ -105,7 +118,11 @@ class Policy:
     def add_path(self, path: str | Path) -> Policy:
         """Add one list file (its `kind:` says opt_out or blocklist), or every list in a folder."""
         path = Path(path)
-        files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+        files = [path]
+        if path.is_dir():  # a folder with no lists would otherwise leave its artists unprotected, silently
+            files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+            if not files:
+                raise DataFileError(path, None, "no *.yaml or *.yml policy lists in this folder; check the path")
         for file in files:
             self._read(file)
         return self
@@ -121,10 +138,8 @@ class Policy:
             where = f"{path}:{entry.line}"
             if kind == "opt_out":
                 entry.check_keys({"name", "aliases", "source", "date", "note"}, {"name", "source", "date"}, "an opt-out entry")
-                aliases = entry.values.get("aliases") or []
-                if isinstance(aliases, str):
-                    raise entry.error("'aliases' must be a list, e.g. [rutkowski, greg rutkowsky]", "aliases")
-                self.opt_outs.append(OptOut(entry.text("name"), tuple(map(str, aliases)), entry.text("source"),
+                aliases = entry.names("aliases", "[rutkowski, greg rutkowsky]")
+                self.opt_outs.append(OptOut(entry.text("name"), aliases, entry.text("source"),
                                             entry.text("date"), entry.text("note"), where))
             else:
                 entry.check_keys({"keyword", "reason"}, {"keyword", "reason"}, "a blocklist entry")
