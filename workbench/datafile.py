@@ -76,7 +76,7 @@ def read_text(path: str | Path) -> str:
     except FileNotFoundError:
         raise DataFileError(path, None, "file not found; check the path") from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # Excel and A1111 write a byte-order mark
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise DataFileError(path, line, "file is not UTF-8 text; re-save it with UTF-8 encoding") from None

@@ -46,6 +46,36 @@ def test_wildcards_round_trip(library, tmp_path):
     assert [t.prompt for t in read_wildcards(out)] == [t.prompt for t in library.categories["decades"]]
 
 
+def test_wildcard_export_writes_a_slot_fragment_as_its_label(library, tmp_path):
+    """A wildcard line stands alone: 'a woodcut print of {prompt}' cannot lose its slot and stay sense."""
+    mediums = library.categories["mediums"]
+    lines = write_wildcards(mediums, tmp_path / "mediums.txt").read_text().splitlines()
+    assert lines == [t.label.lower() if t.wraps else t.prompt for t in mediums]
+    assert any(t.wraps for t in mediums) and not any(line.endswith(" of") or " of ," in line for line in lines)
+
+
+def test_a1111_file_with_a_byte_order_mark_reads(write, tmp_path):
+    """A1111 writes styles.csv as utf-8-sig."""
+    path = tmp_path / "styles.csv"
+    path.write_text(A1111_CSV, encoding="utf-8-sig")
+    assert list(read_a1111_styles(path).tags) == ["cinematic", "plain"]
+
+
+def test_styles_with_only_a_negative_import_and_compose(write, tmp_path):
+    """Fooocus ships 'Fooocus Negative' with an empty prompt; A1111's 'None' row is its 'no style'."""
+    from workbench.prompts import TagLibrary, compose
+
+    fooocus = write("styles.json", json.dumps([{"name": "Fooocus Negative", "prompt": "",
+                                                 "negative_prompt": "low quality, blurry"}]))
+    cat = read_fooocus_styles(fooocus, "fooocus")
+    assert (cat.tags["fooocus-negative"].prompt, cat.tags["fooocus-negative"].negative) == ("", "low quality, blurry")
+    library = TagLibrary.from_path(write_tag_file(cat, tmp_path / "fooocus.yaml"))
+    c = compose("a fox", ["fooocus:fooocus-negative"], library=library)
+    assert (c.prompt, c.negative_prompt) == ("a fox", "low quality, blurry")
+    a1111 = read_a1111_styles(write("old.csv", "name,prompt,negative_prompt\nNone,,\nPlain,bright,\n"))
+    assert list(a1111.tags) == ["plain"]
+
+
 def test_tag_file_round_trip(library, tmp_path):
     artists = library.categories["artists"]
     again = read_tag_file(write_tag_file(artists, tmp_path / "artists.yaml"))

@@ -40,5 +40,5 @@ def test_wildcard_files_from_a_user_folder(tmp_path, library):
 
 
 def test_unknown_wildcard_is_an_error_not_literal_text(expander):
-    with pytest.raises(ValueError, match="unknown wildcard __decadez__"):
+    with pytest.raises(ValueError, match="unknown wildcard: __decadez__"):
         expander.expand("a house, __decadez__")

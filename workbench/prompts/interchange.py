@@ -4,7 +4,8 @@
 - Fooocus `sdxl_styles/*.json`: an array of `{name, prompt, negative_prompt}`.
 - dynamicprompts wildcards: a `.txt` file per category, one value per line.
 
-All three share our `{prompt}` slot convention, so fragments move across unchanged.
+The two style formats share our `{prompt}` slot convention, so fragments move across
+unchanged; a wildcard line stands alone, so a fragment with a slot is written as its label.
 Imports become ordinary tag files (`write_tag_file`) that people can then edit.
 """
 
@@ -47,15 +48,18 @@ def _category(rows: Iterable[tuple[int, str, str, str]], name: str, path, fmt: s
         label = (label or "").strip()
         if not label:
             raise DataFileError(path, line, "a style has no name; give every style a name")
-        if not (prompt or "").strip():
-            raise DataFileError(path, line, f"style {label!r} has no prompt text; add the fragment it should add")
+        if not (prompt or "").strip() and not (negative or "").strip():
+            if label == "None":  # A1111's placeholder row for "no style"
+                continue
+            raise DataFileError(path, line, f"style {label!r} has neither prompt nor negative text; "
+                                            "add the fragment it should add")
         where = _Where(path, line)
         check_fragment(prompt, where, "prompt")
         check_fragment(negative or "", where, "negative_prompt")
         tag_id = slug(label)
         if tag_id in category.tags:
             raise DataFileError(path, line, f"style {label!r} repeats the id {tag_id!r} of an earlier style; rename one")
-        category.tags[tag_id] = Tag(name, tag_id, label, prompt.strip(), f"{label} (imported from {fmt})",
+        category.tags[tag_id] = Tag(name, tag_id, label, (prompt or "").strip(), f"{label} (imported from {fmt})",
                                     (negative or "").strip(), source=f"{path}:{line}")
     if not category.tags:
         raise DataFileError(path, None, "no styles found in the file")
@@ -113,7 +117,7 @@ def read_wildcards(path: str | Path, category: str | None = None) -> Category:
 
 def write_wildcards(tags: Iterable[Tag], path: str | Path) -> Path:
     path = Path(path)
-    lines = [t.prompt.replace("{prompt}", "").strip(" ,") for t in tags]
+    lines = [t.standalone for t in tags if t.standalone]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

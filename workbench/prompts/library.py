@@ -58,6 +58,12 @@ class Tag:
         """True when the fragment has a {prompt} slot (it wraps the prompt instead of being appended)."""
         return SLOT in self.prompt
 
+    @property
+    def standalone(self) -> str:
+        """The fragment as a value on its own (a wildcard's line): one with a {prompt} slot
+        cannot stand alone, so its label stands in for it."""
+        return self.label.lower() if self.wraps else self.prompt
+
     def matches(self, query: str) -> bool:
         q = query.strip().lower()
         return not q or any(q in s.lower() for s in (self.id, self.label, self.prompt, self.description, *self.aliases))
@@ -103,13 +109,16 @@ def read_tag_file(path: str | Path) -> Category:
     category = Category(name, head.text("label") or name.replace("_", " ").capitalize(), head.text("description"))
     category.sources.append(str(path))
     for entry in entry_list(top, "tags", loader):
-        entry.check_keys(TAG_KEYS, {"id", "label", "prompt", "description"}, "a tag")
+        entry.check_keys(TAG_KEYS, {"id", "label", "description"}, "a tag")
         tag_id = entry.text("id")
         if not ID_PATTERN.match(tag_id):
             raise entry.error(f"tag id {tag_id!r} must be lowercase letters, digits and '-' (e.g. 'octane-render')", "id")
         if tag_id in category.tags:
             raise entry.error(f"duplicate tag id {tag_id!r} (first at {category.tags[tag_id].source}); ids must be unique", "id")
         prompt, negative = entry.text("prompt"), entry.text("negative")
+        if not prompt.strip() and not negative.strip():
+            raise entry.error("a tag is missing 'prompt'; add `prompt: ...` (a tag that only steers away "
+                              "may give `negative: ...` alone)")
         check_fragment(prompt, entry, "prompt")
         check_fragment(negative, entry, "negative")
         aliases = entry.names("aliases", "[hokusai, 'katsushika hokusai']")

@@ -13,6 +13,7 @@ same seed always gives the same prompts.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import random
 import re
 from collections.abc import Iterable
@@ -25,7 +26,7 @@ from dynamicprompts.parser.parse import parse
 from dynamicprompts.sampling_context import SamplingContext
 from dynamicprompts.wildcards import WildcardManager
 
-from workbench.prompts.library import SLOT, TagLibrary, shipped_tags_dir
+from workbench.prompts.library import TagLibrary, shipped_tags_dir
 
 Mode = Literal["combinatorial", "random"]
 DEFAULT_CAP = 1000
@@ -48,8 +49,8 @@ class _ParseOnceContext(SamplingContext):
 
 
 def wildcard_values(library: TagLibrary) -> dict[str, list[str]]:
-    """One wildcard per category. A fragment with a {prompt} slot cannot stand alone, so its label is used."""
-    return {c.name: [t.label.lower() if SLOT in t.prompt else t.prompt for t in c] for c in library}
+    """One wildcard per category, of its tags' fragments (`Tag.standalone`); negative-only tags add none."""
+    return {c.name: [t.standalone for t in c if t.standalone] for c in library}
 
 
 class TemplateExpander:
@@ -91,11 +92,13 @@ class TemplateExpander:
         raise ValueError(f"mode must be 'combinatorial' or 'random', not {mode!r}")
 
     def _check_wildcards(self, template: str) -> None:
-        """dynamicprompts leaves an unknown wildcard in the text as is; we say so instead."""
-        known = set(self.wildcards())
-        for name in re.findall(r"__([\w/*\-]+)__", template):
-            if "*" not in name and name not in known:
-                raise ValueError(f"unknown wildcard __{name}__; known wildcards: {', '.join(sorted(known))}")
+        """dynamicprompts leaves an unknown wildcard (or a glob that matches none) in the text as
+        is, and a thousand copies of it come out; we say so instead."""
+        known = self.wildcards()
+        for name in re.findall(r"__([^\s_{}|][^\s{}|]*?)__", template):
+            if not fnmatch.filter(known, name):
+                what = "a wildcard pattern that matches none" if any(c in name for c in "*?[") else "unknown wildcard"
+                raise ValueError(f"{what}: __{name}__; known wildcards: {', '.join(known)}")
 
 
 def expand(template: str, mode: Mode = "combinatorial", n: int | None = None, seed: int | None = 0,
