@@ -66,3 +66,34 @@ def test_view_mirrors_state():
     assert "a red fox, 1960s" in view.children[3].value
     decades.children[1].value = "198"  # searching keeps the pick
     assert decades.children[2].value == ("1960s",) and composer.result.prompt == "a red fox, 1960s"
+
+
+def test_view_follows_changes_made_to_the_state_in_code():
+    """A cleared pick must leave the picker too, or the next click there brings it back."""
+    from workbench.widgets import Composer
+
+    composer = Composer("a fox", ["decades:1960s"])
+    view = composer.widget
+    decades = next(box for box in view.children[1].children if "Decades" in box.children[0].value)
+    composer.state.clear()
+    composer.state.subject = "a wolf"
+    assert view.children[0].value == "a wolf" and decades.children[2].value == ()
+    decades.children[2].value = ("1980s",)
+    assert composer.state.tags == ("decades:1980s",)
+
+
+def test_category_labels_are_escaped_in_the_view(write):
+    from workbench.prompts import TagLibrary
+    from workbench.widgets import Composer
+
+    library = TagLibrary.from_path(write("odd.yaml", """
+        category: odd
+        label: "<img src=x onerror=alert(1)>"
+        tags:
+          - id: one
+            label: One
+            prompt: one
+            description: A tag.
+    """))
+    header = Composer("a fox", library=library).widget.children[1].children[0].children[0].value
+    assert "<img" not in header and "&lt;img src=x onerror=alert(1)&gt;" in header

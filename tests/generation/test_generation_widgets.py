@@ -20,7 +20,8 @@ def test_variation_state_runs_tracks_progress_and_details(tiny_model):
     assert info["seed"] == 2 and json.loads(info["record"])["request"]["modifiers"] == [["decades", "1980s"]]
     # the snippet really reproduces the image
     namespace = {}
-    exec(info["snippet"].replace(f"ImageGenerator({tiny_model.name!r})", "ImageGenerator(gen_model)"),
+    assert "device='cpu', dtype='float32'" in info["snippet"]
+    exec(info["snippet"].replace(f"ImageGenerator({tiny_model.name!r}", "ImageGenerator(gen_model"),
          {"gen_model": tiny_model}, namespace)
     assert namespace["image"].tobytes() == info["image"].tobytes()
 
@@ -53,3 +54,43 @@ def test_reproduce_snippet_quotes_user_text():
     rec = ImageRecord(request=GenerationRequest(model="toyworld", prompt="a 'quoted' \"fox\"\n", seed=1, steps=2,
                                                 guidance=7.0, width=64, height=64))
     compile(reproduce_snippet(rec), "<snippet>", "exec")  # valid Python whatever the prompt
+
+
+def test_reproduce_snippet_keeps_precision_device_and_the_pickle_flag():
+    """float16 on a GPU is another image; a .ckpt will not load without the flag."""
+    from workbench.store.record import GenerationRequest, ImageRecord
+
+    rec = ImageRecord(request=GenerationRequest(model="/models/sd15.ckpt", prompt="a fox", seed=1, steps=2,
+                                                guidance=7.0, width=64, height=64),
+                      device="cuda:0 (NVIDIA H100)", dtype="float16")
+    snippet = reproduce_snippet(rec)
+    assert "ImageGenerator('/models/sd15.ckpt', device='cuda', dtype='float16', trust_pickle=True)" in snippet
+    assert "only if you trust this file" in snippet
+
+
+def test_comparison_state_refuses_a_mistyped_value_or_category_at_once():
+    import pytest
+
+    from workbench.prompts.library import UnknownTagError
+    from workbench.widgets.generation_state import ModifierComparisonState
+
+    with pytest.raises(UnknownTagError, match="unknown tag 'octane' in category 'render_engines'; did you mean octane-render"):
+        ModifierComparisonState("a cat", values=["octane"])
+    with pytest.raises(UnknownTagError, match="unknown category 'decade'; categories are: .*decades"):
+        ModifierComparisonState("a cat", category="decade")
+
+
+def test_comparison_state_defaults_to_a_category_the_library_has(write):
+    from workbench.prompts import TagLibrary
+    from workbench.widgets import ModifierComparison
+
+    library = TagLibrary.from_path(write("moods.yaml", """
+        category: moods
+        tags:
+          - id: calm
+            label: Calm
+            prompt: calm
+            description: Calm.
+    """))
+    view = ModifierComparison("a cat", values=["calm"], library=library)
+    assert view.state.category == "moods" and view.widget.children[1].children[1].value == ("calm",)

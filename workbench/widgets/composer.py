@@ -5,11 +5,13 @@
     composer                 # shows the widget in JupyterLab
     composer.result          # the Composition, for the next cell
 
-A thin ipywidgets view over `ComposerState`: every control writes into the state,
-and the preview re-renders from the state's escaped HTML when it changes.
+A thin ipywidgets view over `ComposerState`: every control writes into the state, and
+every control and the preview follow the state when it changes, from the view or from code.
 """
 
 from __future__ import annotations
+
+import html
 
 import ipywidgets as w
 
@@ -38,11 +40,15 @@ class Composer(LazyView):
         subject.observe(lambda change: setattr(state, "subject", change["new"]), names="value")
         negative.observe(lambda change: setattr(state, "negative", change["new"]), names="value")
 
-        pickers = []
-        for category in state.library:
-            pickers.append(self._picker(category.name, category.label))
+        def follow(s):  # the state changed in code (e.g. state.clear()): show it, so a stale box never writes back
+            for box, value in ((subject, s.subject), (negative, s.negative)):
+                if box.value != value:
+                    box.value = value
+
+        pickers = [self._picker(category.name, category.label) for category in state.library]
         preview = w.HTML(state.preview_html())
         preview.add_class("wb-composer-preview")
+        state.observe(follow)
         state.observe(lambda s: setattr(preview, "value", s.preview_html()))
         # minmax(0, 1fr): columns may shrink below their content, so nothing spills past the output area
         grid = w.GridBox(pickers, layout=w.Layout(grid_template_columns="repeat(3, minmax(0, 1fr))", grid_gap="6px"))
@@ -58,17 +64,21 @@ class Composer(LazyView):
         select.add_class(f"wb-picker-{category}")
         refreshing = False
 
-        def on_search(change):
+        def refresh(*_):
+            """Options for the search text, selection from the state."""
             nonlocal refreshing
+            options, picked = state.options(category, search.value), tuple(state.picked(category))
+            if list(select.options) == options and select.value == picked:
+                return
             refreshing = True  # replacing options would otherwise report an empty selection
-            select.options = state.options(category, change["new"])
-            select.value = tuple(state.picked(category))
+            select.options, select.value = options, picked
             refreshing = False
 
         def on_select(change):
             if not refreshing:
                 state.pick(category, change["new"])
 
-        search.observe(on_search, names="value")
+        search.observe(refresh, names="value")
         select.observe(on_select, names="value")
-        return w.VBox([w.HTML(f"<b>{label}</b>"), search, select], layout=w.Layout(min_width="0"))
+        state.observe(refresh)
+        return w.VBox([w.HTML(f"<b>{html.escape(label)}</b>"), search, select], layout=w.Layout(min_width="0"))

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 
 def reproduce_snippet(record) -> str:
-    """Python that makes exactly this image again (same model, prompt, seed, steps, guidance, size)."""
+    """Python that makes exactly this image again: the same model, prompt, seed, steps, guidance
+    and size, in the same precision on the same kind of device (float16 on a GPU is another image)."""
+    from workbench.generation.loading import PICKLE_SUFFIXES
+
     r = record.request
     args = [f"{r.prompt!r}", f"seeds={r.seed}", f"steps={r.steps}", f"guidance={r.guidance}",
             f"width={r.width}", f"height={r.height}"]
@@ -20,8 +24,17 @@ def reproduce_snippet(record) -> str:
         args.append(f"negative_prompt={r.negative_prompt!r}")
     if r.variation_seed is not None and r.variation_strength:
         args += [f"variation_seed={r.variation_seed}", f"variation_strength={r.variation_strength}"]
+    model = [repr(r.model)]
+    if record.device:
+        model.append(f"device={record.device.split()[0].split(':')[0]!r}")  # "cuda:0 (NVIDIA H100)" -> "cuda"
+    if record.dtype:
+        model.append(f"dtype={record.dtype!r}")
+    trust = ""
+    if Path(str(r.model)).suffix.lower() in PICKLE_SUFFIXES:
+        model.append("trust_pickle=True")
+        trust = "# a pickle checkpoint can run code when loaded: only if you trust this file\n"
     return ("from workbench.generation.engine import ImageGenerator\n"
-            f"gen = ImageGenerator({r.model!r})\n"
+            f"{trust}gen = ImageGenerator({', '.join(model)})\n"
             f"image = gen.generate(gen.requests({', '.join(args)}))[0].image")
 
 
@@ -105,18 +118,24 @@ class VariationGridState(_Observable):
 class ModifierComparisonState(_Observable):
     """One row per picked modifier of a category (plus the baseline), the same seeds in every row."""
 
-    def __init__(self, subject: str = "", category: str = "render_engines", values=(), seeds="0-3",
+    def __init__(self, subject: str = "", category: str | None = None, values=(), seeds="0-3",
                  steps: int | None = None, guidance: float | None = None, *, base_tags=(), model=None, store=None,
                  generator=None, library=None):
         super().__init__()
         from workbench.prompts.compose import default_library
+        from workbench.prompts.library import UnknownTagError
 
         self.library = library or default_library()
         self.subject, self.seeds = subject, seeds
         self.steps, self.guidance = _defaults(model, generator).resolve(steps, guidance)
         self.base_tags = list(base_tags)
         self.model, self.store, self.generator = model, store, generator
-        self.category, self.values = category, list(values)
+        # A mistyped category or value fails here, with near matches, not later inside the view
+        if category is None:  # render engines when the library has them, else its first category
+            category = "render_engines" if "render_engines" in self.library.categories else next(iter(self.categories))
+        if category not in self.library.categories:
+            raise UnknownTagError(f"unknown category {category!r}; categories are: {', '.join(self.categories)}")
+        self.category, self.values = category, [self.library.get(category, v).id for v in values]
         self.grid = None
 
     @property
