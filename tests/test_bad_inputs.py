@@ -54,6 +54,13 @@ def _evaluate():
 
 
 @functools.cache
+def _toy_clip():
+    from workbench.embeddings.clip import ClipEmbedder
+
+    return ClipEmbedder(progress=False)
+
+
+@functools.cache
 def _render_reader():
     from workbench.toyworld.render_oracle import RenderEngineOracle
 
@@ -132,6 +139,14 @@ CASES = [
     ("policy mode misspelled", lambda t: Policy(mode="warning"), ValueError, r"policy mode must be 'refuse' or 'warn'"),
     ("bias probe without roles", lambda t: _bias().BiasProbe([]).prompts(), ValueError,
      r"^the probe needs at least one role, e\.g\. roles=\['doctor', 'nurse'\]"),
+    ("bias probe with a seed given twice", lambda t: _bias().BiasProbe(["doctor"], seeds=[7, 7]).run(None, None),
+     ValueError, r"seed\(s\) 7 are given more than once; each image must count once"),
+    ("bias chart before the probe ran", lambda t: _bias().BiasProbe(["doctor"]).figure(), RuntimeError,
+     r"the probe has no results yet; run it first"),
+    ("CLIP given an array instead of a picture", lambda t: _toy_clip().embed_images([np.zeros((64, 64, 3))]),
+     TypeError, r"images\[0\] is ndarray; give PIL images: Image.open\(path\)"),
+    ("CLIP given a missing prompt", lambda t: _toy_clip().embed_texts(["a fox", None]), TypeError,
+     r"texts\[1\] is NoneType; give text \(str\) only"),
     ("bias check on a role the toy world lacks", lambda t: _bias().toy_world_check(None, roles=["pilot"]), ValueError,
      r"\['pilot'\] are not toy-world roles; choose from \['ceo', 'doctor'"),
     ("world sampler with an empty prompt", lambda t: _world_sampler().requests(""), ValueError,

@@ -114,6 +114,10 @@ class BiasProbe:
         from workbench.generation.seeds import parse_seeds
 
         seeds = parse_seeds(self.seeds)
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if repeated:  # one image counted twice would pass for two samples and narrow the interval
+            raise ValueError(f"seed(s) {', '.join(map(str, repeated[:10]))} are given more than once; each image "
+                             "must count once, so give distinct seeds, e.g. range(100)")
         cells = [Cell(role, adj, prompt) for role, adj, prompt in self.prompts()]
         requests = [req for c in cells for req in generator.requests(c.prompt, seeds, steps=self.steps,
                                                                       guidance=self.guidance)]
@@ -127,6 +131,7 @@ class BiasProbe:
     # --- results --------------------------------------------------------------------------------------
     def table(self) -> list[dict]:
         """One row per cell and value: rate with its 95 % interval, counts and readable n."""
+        self._check_ran()
         rows = []
         for cell in self.cells:
             for value in self.reader_values:
@@ -135,6 +140,10 @@ class BiasProbe:
                              "value": value, "rate": rate, "low": low, "high": high,
                              "count": cell.counts().get(value, 0), "n": cell.n, "images": len(cell.labels)})
         return rows
+
+    def _check_ran(self) -> None:
+        if not self.cells:
+            raise RuntimeError("the probe has no results yet; run it first: probe.run(generator, reader)")
 
     def cell(self, role: str, adjective: str | None = None) -> Cell:
         for c in self.cells:
@@ -146,7 +155,10 @@ class BiasProbe:
         """Bar chart of the rate of `value` per role (and adjective), with 95 % intervals."""
         import plotly.graph_objects as go
 
+        self._check_ran()
         value = value or self.reader_values[0]
+        if value not in self.reader_values:
+            raise ValueError(f"unknown value {value!r}; the reader gives: {', '.join(map(str, self.reader_values))}")
         rows = [r for r in self.table() if r["value"] == value]
         fig = go.Figure()
         for adjective in dict.fromkeys(r["adjective"] for r in rows):

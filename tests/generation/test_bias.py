@@ -1,5 +1,7 @@
 """Bias probe: the statistics, and a full sweep on the tiny model with a reader we control."""
 
+import pytest
+
 from workbench.bias import AttributeReader, BiasProbe, planted_check, wilson
 
 
@@ -33,6 +35,18 @@ def test_sweep_reads_every_image_and_reports_rates(tiny_model, tmp_path):
     assert check[0]["role"] == "doctor" and check[0]["within_tolerance"]
     fig = probe.figure("bright")
     assert fig.data[0].y is not None and probe.grid("doctor").width > 0
+    with pytest.raises(ValueError, match=r"unknown value 'green'; the reader gives: bright, dark"):
+        probe.figure("green")
+
+
+def test_probe_refuses_repeated_seeds_and_results_before_a_run():
+    """An image counted twice would pass for two samples and narrow the interval."""
+    probe = BiasProbe(["doctor"], seeds="0-49,25-74")
+    with pytest.raises(ValueError, match=r"seed\(s\) 25, 26, .* are given more than once"):
+        probe.run(None, None)
+    for show in (probe.table, probe.figure):
+        with pytest.raises(RuntimeError, match=r"no results yet; run it first: probe.run\(generator, reader\)"):
+            show()
 
 
 def test_probe_recovers_the_planted_rates_of_the_world():

@@ -49,3 +49,19 @@ def test_unknown_colour_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["map", "--out", "m.html", "--color-by", "colour"])
     assert exit_info.value.code == 2 and "invalid choice: 'colour'" in capsys.readouterr().err
+
+
+def test_a_store_too_small_for_umap_still_gets_its_map(tmp_path, fake_embedder, capsys):
+    """One image and its prompt: UMAP cannot run on 2 points, so the PCA map is written and the reason said."""
+    from map_helpers import picture, record
+
+    from workbench.store import RunStore
+
+    store = RunStore(tmp_path / "store")
+    store.put(record("a red circle", 0, ()), picture("a red circle", 0))
+    store.close()
+    out = tmp_path / "map.html"
+    assert main(["map", "--store", str(tmp_path / "store"), "--out", str(out), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "map of 1 prompts and 1 images (PCA" in captured.out and out.exists()
+    assert "note: UMAP needs at least 3 points, the map has 2; PCA is shown instead" in captured.err

@@ -47,6 +47,13 @@ def test_duplicates_are_merged_and_ids_are_stable(items, fake_clip):
     assert len(a) == 12 and sorted(a.ids) == sorted(b.ids)
 
 
+def test_one_text_embedding_per_prompt_is_required():
+    from workbench.maps.points import MapPoints
+
+    with pytest.raises(ValueError, match=r"4 prompts but text embeddings of shape \(2, 64\); give one embedding per"):
+        MapPoints.build(["a", "b", "c", "d"], np.ones((2, 64)))
+
+
 def test_texts_and_images_from_different_models_are_refused(items):
     message = (r"text embeddings have 512 dimensions but image embeddings have 64: they come from different CLIP "
                r"models \(ViT-B-32 vs toyworld\); embed prompts and images with the same ClipEmbedder")

@@ -1,5 +1,6 @@
 """LatentMapState driven without a browser, and the LatentMap widget built and clicked in-process."""
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -68,6 +69,36 @@ def test_centring_toggle_changes_the_gap_as_stated(state):
     text = state.gap_text()
     raw, centred = (float(x) for x in text.split("Modality gap ")[1].split(" centred")[0].split(" raw → "))
     assert raw > 0.5 and centred < raw / 5 and "subtracts each modality's mean" in text
+
+
+def test_a_map_of_one_prompt_and_its_images_can_be_centred(fake_clip):
+    """The usual case: one prompt, nine seeds. A lone point minus its own mean would be all zero."""
+    one = points_from_images([generated("a red circle", s) for s in range(9)], fake_clip)
+    state = LatentMapState(one, projection="umap", centred=True, n_neighbors=5, background=False)
+    assert state.shown == "umap" and state.error == "" and state.layout.shape == (10, 2)
+
+
+def test_added_points_are_centred_as_the_map_was(points, fake_clip):
+    """A copy of an image already on a centred map lands where that image is, although the new
+    images move the mean of all images."""
+    state = LatentMapState(points, projection="pca", centred=True)
+    first = next(p for p in points.points if p.kind == "image")
+    twin = points_from_images([generated("a green star", s) for s in range(5)], fake_clip)
+    copy = type(points)([*twin.points, replace(first, id="twin", links=[])],
+                        np.vstack([twin.vectors, points.vectors[points.index[first.id]][None]]), points.model)
+    state.add(copy)
+    at = {p.id: i for i, p in enumerate(state.points.points)}
+    np.testing.assert_allclose(state.layout[at["twin"]], state.layout[at[first.id]], atol=1e-5)
+
+
+def test_a_failed_add_leaves_the_map_as_it_was(state, fake_clip):
+    before, layout = len(state.points), state.layout.copy()
+    bad = points_from_images([], fake_clip, prompts=["a brand new prompt"])
+    bad.vectors[0, 0] = np.nan
+    with pytest.raises(ValueError, match="contain NaN"):
+        state.add(bad)
+    assert len(state.points) == before and np.array_equal(state.layout, layout)
+    assert state.figure() is not None
 
 
 def test_umap_replaces_pca_when_ready_without_blocking(points):

@@ -81,6 +81,12 @@ def test_effect_scores_measure_the_gain_over_the_same_seed_baseline(fake_clip, l
     assert list(chart.data[0].error_y.array) == [octane.std, sixties.std]
 
 
+def test_one_seed_shows_no_spread_rather_than_zero(fake_clip, library):
+    octane, _ = effect_scores(fake_clip, comparison_grid(seeds=(0,)), library)
+    assert np.isnan(octane.std) and str(octane).endswith("(one seed: spread unknown)")
+    assert "spread unknown" in effect_chart([octane]).data[0].hovertext[0]
+
+
 def test_effect_scores_need_a_baseline_and_the_same_seeds(fake_clip, library):
     grid = comparison_grid()
     no_baseline = Grid(grid.results[3:], 2, 3, grid.row_titles[1:], grid.col_titles, "", grid.row_refs[1:])

@@ -6,7 +6,9 @@
     clip.embed_texts(["a red circle"]); clip.embed_images([img]); clip.rank(img, labels)
 
 Vectors are L2-normalised, so a dot product is the cosine similarity. With a run store,
-each vector is cached under (content hash, model), so nothing is embedded twice.
+each vector is cached under (content hash, model), so nothing is embedded twice; a local
+checkpoint is named there by a hash of its bytes, since two folders' `model.safetensors` are
+different models, and a model with random weights is not cached at all.
 """
 
 from __future__ import annotations
@@ -30,6 +32,26 @@ def content_key(item) -> str:
     return "image:" + hashlib.sha256(buf.getvalue()).hexdigest()
 
 
+def _cache_id(model_id: str, pretrained: str | None) -> str | None:
+    """The model's name in the embedding cache: a local file by its bytes; None (no caching) for
+    random weights, which differ in every process."""
+    if not pretrained:
+        return None
+    if Path(pretrained).is_file():
+        from workbench.generation.loading import weights_hash
+
+        return f"{model_id}@{weights_hash([Path(pretrained)])}"
+    return model_id  # an open_clip pretrained tag names fixed weights
+
+
+def _checked(items, what: str, kind, hint: str) -> list:
+    items = list(items)
+    bad = next((i for i, item in enumerate(items) if not isinstance(item, kind)), None)
+    if bad is not None:
+        raise TypeError(f"{what}[{bad}] is {type(items[bad]).__name__}; {hint}")
+    return items
+
+
 class ClipEmbedder:
     """An open_clip model that turns texts and images into unit vectors."""
 
@@ -48,6 +70,7 @@ class ClipEmbedder:
             self.model_id = TOY_WORLD
         else:
             self.model_id = f"{model}/{Path(pretrained).name if pretrained else 'random'}"
+        self.cache_id = _cache_id(self.model_id, pretrained)
         if pretrained and Path(pretrained).suffix in (".pt", ".bin", ".pth", ".ckpt") and not trust_pickle:
             raise ValueError(f"{pretrained} is a pickle checkpoint, which can run code when loaded; use a "
                              ".safetensors file or pass trust_pickle=True if you trust its source")
@@ -70,11 +93,14 @@ class ClipEmbedder:
         """(N, D) float32 unit vectors for the texts."""
         if isinstance(texts, str):
             texts = [texts]
-        return self._embed(list(texts), self._text_batch, "texts")
+        return self._embed(_checked(texts, "texts", str, "give text (str) only"), self._text_batch, "texts")
 
     def embed_images(self, images: Sequence) -> np.ndarray:
         """(N, D) float32 unit vectors for PIL images (or GeneratedImage-like objects with `.image`)."""
-        images = [getattr(i, "image", i) for i in images]
+        from PIL import Image
+
+        images = _checked((getattr(i, "image", i) for i in images), "images", Image.Image,
+                          "give PIL images: Image.open(path), or Image.fromarray(array) for a uint8 array")
         return self._embed(images, self._image_batch, "images")
 
     def _threads(self):
@@ -95,7 +121,8 @@ class ClipEmbedder:
         from tqdm.auto import tqdm
 
         keys = [content_key(i) for i in items]
-        cached = self.store.get_embeddings(keys, self.model_id) if self.store is not None else {}
+        store = self.store if self.cache_id is not None else None
+        cached = store.get_embeddings(keys, self.cache_id) if store is not None else {}
         todo = [i for i, k in enumerate(keys) if k not in cached]
         new: dict[str, np.ndarray] = {}
         starts = range(0, len(todo), self.batch_size)
@@ -105,8 +132,8 @@ class ClipEmbedder:
             vectors = vectors / vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
             for i, v in zip(chunk, vectors.cpu().numpy()):
                 new[keys[i]] = v.astype(np.float32)
-                if self.store is not None:
-                    self.store.put_embedding(keys[i], self.model_id, new[keys[i]])
+                if store is not None:
+                    store.put_embedding(keys[i], self.cache_id, new[keys[i]])
         if not items:
             return np.zeros((0, self.dim or 0), np.float32)
         return np.stack([cached.get(k, new.get(k)) for k in keys])

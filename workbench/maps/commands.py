@@ -44,8 +44,8 @@ def cmd_map(args) -> int:
     state = LatentMapState(points, projection=args.projection, colour_by=args.color_by, centred=args.centred,
                            n_components=3 if args.three_d else 2, background=False,
                            title=f"{len(points)} points from {store.folder}")
-    if state.error:
-        raise ValueError(state.error)
+    if state.error:  # UMAP could not run (e.g. under 3 points): the PCA map is written, and the reason said
+        print(f"note: {state.error}", file=sys.stderr)
     path = export_html(map_figure(state.points, state.layout, state.colour_by, title=state.title), args.out)
     texts = int((~points.is_image).sum())
     print(f"map of {texts} prompts and {len(points) - texts} images ({state.shown.upper()}"

@@ -48,10 +48,14 @@ class EffectScore:
 
     @property
     def std(self) -> float:
-        return float(np.std(self.gains, ddof=1)) if len(self.gains) > 1 else 0.0
+        """Sample spread over seeds; NaN for one seed, whose spread is unknown, not zero."""
+        return float(np.std(self.gains, ddof=1)) if len(self.gains) > 1 else float("nan")
+
+    def spread(self, digits: int = 2) -> str:
+        return f"± {self.std:.{digits}f}" if len(self.gains) > 1 else "(one seed: spread unknown)"
 
     def __str__(self) -> str:
-        return f"{self.label}  {self.mean:+.2f} ± {self.std:.2f}"
+        return f"{self.label}  {self.mean:+.2f} {self.spread()}"
 
 
 def effect_scores(clip, grid, library=None) -> list[EffectScore]:
@@ -99,7 +103,7 @@ def effect_chart(scores: list[EffectScore], title: str = "Modifier effect (CLIP 
     if not scores:
         raise ValueError("no effect scores to chart; compute them with effect_scores(clip, grid)")
     labels = [html.escape(s.label) for s in scores]
-    hover = [f"<b>{html.escape(s.label)}</b> ({html.escape(s.text)})<br>mean {s.mean:+.3f} ± {s.std:.3f} over "
+    hover = [f"<b>{html.escape(s.label)}</b> ({html.escape(s.text)})<br>mean {s.mean:+.3f} {s.spread(3)} over "
              f"{len(s.gains)} seeds<br>" + ", ".join(f"seed {seed}: {g:+.3f}" for seed, g in zip(s.seeds, s.gains))
              for s in scores]
     colours = ["#2a9d8f" if s.mean >= 0 else "#e76f51" for s in scores]

@@ -119,8 +119,10 @@ class MapPoints:
         Each image links to the text point of its record's prompt. An image whose prompt is not in
         `prompts` gets no text point (`points_from_images` lists every image's prompt for you).
         """
-        text_vectors = np.asarray(text_vectors, np.float32).reshape(len(prompts), -1) if len(prompts) else \
-            np.zeros((0, 0), np.float32)
+        text_vectors = np.asarray(text_vectors, np.float32) if len(prompts) else np.zeros((0, 0), np.float32)
+        if len(prompts) and (text_vectors.ndim != 2 or len(text_vectors) != len(prompts)):
+            raise ValueError(f"{len(prompts)} prompts but text embeddings of shape {text_vectors.shape}; give one "
+                             "embedding per prompt, (prompts, dimensions)")
         image_vectors = np.asarray(image_vectors if image_vectors is not None else np.zeros((0, 0)), np.float32)
         if len(images) != len(image_vectors):
             raise ValueError(f"{len(images)} images but {len(image_vectors)} image embeddings; give one per image")

@@ -107,16 +107,25 @@ def modality_gap(X, is_image) -> float:
     return float(np.linalg.norm(X[is_image].mean(axis=0) - X[~is_image].mean(axis=0)))
 
 
-def centre_modalities(X, is_image) -> np.ndarray:
-    """Subtract each modality's mean and renormalise: texts and images share one space afterwards."""
+def modality_means(X, is_image) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(mean text, mean image) embedding; None for a modality of fewer than 2 points, which
+    centring leaves as it is: one point minus its own mean is all zero, with no direction."""
+    X, is_image = np.asarray(X, np.float32), np.asarray(is_image, bool)
+    return tuple(X[mask].mean(axis=0) if mask.sum() >= 2 else None for mask in (~is_image, is_image))
+
+
+def centre_modalities(X, is_image, means=None) -> np.ndarray:
+    """Subtract each modality's mean and renormalise: texts and images share one space afterwards.
+
+    `means` (from `modality_means`) centres new points as the map they join was centred."""
     X = check_embeddings(X, min_points=1)
     is_image = np.asarray(is_image, bool)
     if is_image.shape != (X.shape[0],):
         raise ValueError(f"is_image must have one flag per point ({X.shape[0]}), got shape {is_image.shape}")
     out = X.astype(np.float32, copy=True)
-    for mask in (is_image, ~is_image):
-        if mask.any():
-            out[mask] -= out[mask].mean(axis=0)
+    for mask, mean in zip((~is_image, is_image), modality_means(X, is_image) if means is None else means):
+        if mean is not None and mask.any():
+            out[mask] -= mean
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.maximum(norms, 1e-12)  # a point equal to its modality's mean stays at 0
 

@@ -29,6 +29,7 @@ from workbench.maps.projection import (
     centre_modalities,
     check_embeddings,
     modality_gap,
+    modality_means,
 )
 
 PROJECTIONS = ("pca", "umap")
@@ -84,6 +85,7 @@ class LatentMapState:
         if projection not in PROJECTIONS:
             raise ValueError(f"unknown projection {projection!r}; choose one of: {', '.join(PROJECTIONS)}")
         self.points = points
+        self._means = modality_means(points.vectors, points.is_image)  # kept, so added points centre alike
         self._colour_by = check_colour_field(colour_by)
         self._centred = bool(centred)
         self.n_components, self.n_neighbors, self.min_dist = n_components, n_neighbors, min_dist
@@ -146,7 +148,9 @@ class LatentMapState:
     def vectors(self, centred: bool | None = None) -> np.ndarray:
         """The embeddings the map projects: raw, or centred per modality."""
         centred = self._centred if centred is None else centred
-        return centre_modalities(self.points.vectors, self.points.is_image) if centred else self.points.vectors
+        if not centred:
+            return self.points.vectors
+        return centre_modalities(self.points.vectors, self.points.is_image, self._means)
 
     def gap_text(self) -> str:
         """The modality-gap line for the toggle: the measured gap, raw and centred, and why."""
@@ -228,6 +232,7 @@ class LatentMapState:
         fresh = [i for i, p in enumerate(new.points) if p.id not in self.points.index]
         if not fresh:
             return
+        check_embeddings(new.vectors[fresh], what="new embeddings", min_points=1)  # before the map changes
         merged = MapPoints([*self.points.points, *(new.points[i] for i in fresh)],
                            np.vstack([self.points.vectors, new.vectors[fresh]]), self.points.model)
         for i in fresh:  # link new images to prompts already on the map, and the other way round
@@ -237,12 +242,17 @@ class LatentMapState:
                     for a, b in ((p, other), (other, p)):
                         if b.id not in a.links:
                             a.links.append(b.id)
-        old_n = len(self.points)
+        old_n, old_points = len(self.points), self.points
         self.points = merged
         with self._lock:
-            for key, (estimator, _) in list(self._layouts.items()):
-                rows = self.vectors(key[1])[old_n:]
-                self._layouts[key] = (estimator, estimator.add_points(rows))
+            try:
+                for key, (estimator, _) in list(self._layouts.items()):
+                    rows = self.vectors(key[1])[old_n:]
+                    self._layouts[key] = (estimator, estimator.add_points(rows))
+            except Exception:
+                self.points = old_points
+                self._layouts.clear()  # some may hold the new points already: recompute, never mismatch
+                raise
         self._show(self.shown)
 
     # --- what the user points at -------------------------------------------------------------------
