@@ -58,3 +58,17 @@ def test_filmstrip_goes_from_noise_to_the_final_image(gen):
     first, last = (np.asarray(f, dtype=float) for _, f in frames)
     target = np.asarray(final.image, dtype=float)
     assert np.abs(last - target).mean() < np.abs(first - target).mean()
+
+
+def test_filmstrip_reads_the_embedded_models_velocity_prediction():
+    """The embedded model predicts v under DPM-Solver, which reports no clean image: the last
+    frame's guess must near the image the model ends on as the steps go (epsilon's formula read
+    it 12 and 6 levels off at steps 4 and 6 of 8, against 5 and 1.6)."""
+    from workbench.generation.engine import ImageGenerator
+
+    gen = ImageGenerator(progress=False)
+    frames = filmstrip(gen, "a red circle on a blue background", seed=3, steps=8, at=[2, 4, 6])
+    final = np.asarray(gen.generate(gen.requests("a red circle on a blue background", seeds=3, steps=8))[0].image,
+                       dtype=float)
+    distance = [np.abs(np.asarray(f, dtype=float) - final).mean() for _, f in frames]
+    assert distance[0] > distance[1] > distance[2] and distance[1] < 10 and distance[2] < 4, distance

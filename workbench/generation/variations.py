@@ -63,6 +63,21 @@ def rerank(generator, clip, prompt, n: int = 32, keep: int = 8, first_seed: int 
     return Reranked(ranked[:keep], ranked[keep:], text)
 
 
+def clean_estimate(scheduler, model_output, timestep, sample):
+    """The clean latent x0 the model's output implies at `timestep`, for the scheduler's kind of
+    output: noise (epsilon), velocity (v, as the embedded model predicts) or x0 itself."""
+    alpha = scheduler.alphas_cumprod[int(timestep)].to(sample.device, sample.dtype)
+    kind = scheduler.config.get("prediction_type", "epsilon")
+    if kind == "epsilon":
+        return (sample - (1 - alpha).sqrt() * model_output) / alpha.sqrt()
+    if kind == "v_prediction":
+        return alpha.sqrt() * sample - (1 - alpha).sqrt() * model_output
+    if kind == "sample":
+        return model_output
+    raise NotImplementedError(f"the filmstrip cannot read a {kind!r} prediction; use an epsilon, v_prediction "
+                              "or sample model")
+
+
 def filmstrip(generator, prompt, seed: int = 0, steps: int | None = None, at: Sequence[int] | None = None,
               guidance: float | None = None) -> list[tuple[int, Image.Image]]:
     """(step, predicted clean image) pairs at the chosen steps (default: 8 evenly spaced), noise to picture.
@@ -88,10 +103,9 @@ def filmstrip(generator, prompt, seed: int = 0, steps: int | None = None, at: Se
         i = counter["i"]
         if i in at:
             x0 = getattr(out, "pred_original_sample", None) if not isinstance(out, tuple) else None
-            if x0 is None:  # schedulers that do not report it: invert the forward process (epsilon models)
-                alpha = scheduler.alphas_cumprod[int(timestep)].to(sample.dtype)
-                x0 = (sample - (1 - alpha).sqrt() * model_output) / alpha.sqrt()
-            captured[i] = x0[-1:].detach().clone()  # the conditional half is last under CFG
+            if x0 is None:  # schedulers that do not report it (DPM-Solver): invert the forward process
+                x0 = clean_estimate(scheduler, model_output, timestep, sample)
+            captured[i] = x0[-1:].detach().clone()
         counter["i"] += 1
         return out
 
