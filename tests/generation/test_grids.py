@@ -20,6 +20,15 @@ def test_variation_grid_is_3x3_by_default(gen):
     assert img.width >= 3 * 160 and img.height >= 3 * 160
 
 
+@pytest.mark.parametrize("seeds, shape", [("1,5,9", (1, 3)), ("0-4", (2, 3)), ("0-6", (3, 3)), ("0-7", (3, 3))])
+def test_any_number_of_seeds_makes_a_grid(gen, seeds, shape):
+    """The CLI's own example, --seeds 1,5,9, once failed after making its images."""
+    grid = variation_grid(gen, "a red circle", seeds, steps=1)
+    assert (grid.rows, grid.cols) == shape
+    corner = np.asarray(grid.image())[-30:-10, -30:-10]  # inside the last cell of the last row
+    assert (corner == 255).all() == (len(grid.results) < shape[0] * shape[1]), "a missing cell is left blank"
+
+
 def test_comparison_rows_share_seeds_and_differ_only_by_the_modifier(gen, library):
     grid = compare_modifiers(gen, "a red circle", ["render_engines:octane-render", "decades:1980s"], "0-3", steps=2)
     labels = [library.get(r).label for r in ("render_engines:octane-render", "decades:1980s")]

@@ -9,6 +9,7 @@ neighbour so that their pixels stay visible.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,8 +79,10 @@ class Grid:
     row_refs: list[str | None] = field(default_factory=list)  # the modifier each row adds (None: baseline)
 
     def image(self, cell: int | None = None) -> Image.Image:
-        return grid_image([r.image for r in self.results], self.rows, self.cols, self.row_titles,
-                          self.col_titles, self.title, cell)
+        """The grid as one picture; a last row that is not full is left blank."""
+        images = [r.image for r in self.results]
+        images += [Image.new("RGB", images[0].size, "white")] * (self.rows * self.cols - len(images))
+        return grid_image(images, self.rows, self.cols, self.row_titles, self.col_titles, self.title, cell)
 
     def row(self, r: int) -> list:
         return self.results[r * self.cols:(r + 1) * self.cols]
@@ -99,16 +102,17 @@ class Grid:
 
 
 def variation_grid(generator, prompt, seeds="0-8", *, cols: int | None = None, on_image=None, **kwargs) -> Grid:
-    """Seeded variations of one prompt (or Composition), laid out as a near-square grid."""
+    """Seeded variations of one prompt (or Composition): up to 3 in a row, more in a near-square
+    grid `cols` wide whose last row may be part-filled (7 seeds: 3, 3 and 1)."""
     from workbench.generation.seeds import parse_seeds
 
     seeds = parse_seeds(seeds)
+    if cols is not None and (isinstance(cols, bool) or not isinstance(cols, int) or cols < 1):
+        raise ValueError(f"cols must be a whole number of 1 or more, not {cols!r}")
+    cols = cols or (len(seeds) if len(seeds) <= 3 else math.ceil(len(seeds) ** 0.5))
+    rows = -(-len(seeds) // cols)
     results = generator.generate(generator.requests(prompt, seeds, **kwargs),
                                  compositions=_compositions([prompt]), on_image=on_image)
-    cols = cols or max(1, round(len(seeds) ** 0.5))
-    rows = -(-len(seeds) // cols)
-    if rows * cols != len(seeds):
-        raise ValueError(f"{len(seeds)} seeds do not fill a grid {cols} wide; pick cols that divide {len(seeds)}")
     text = getattr(prompt, "prompt", prompt)
     return Grid(results, rows, cols, [], [f"seed {s}" for s in seeds[:cols]] if rows == 1 else [], text)
 
