@@ -260,6 +260,14 @@ def test_import_peers_pngs(store, tmp_path):
     assert other.import_png(ours.path).key == ours.key  # our PNGs keep their content address
 
 
+def test_a_peer_png_claiming_a_huge_size_imports_and_the_store_still_rebuilds(store, tmp_path):
+    """Once, one such PNG failed its insert, left its copy uncatalogued, and made rebuild() fail for the store."""
+    odd = peer_png(tmp_path / "odd.png", {"parameters": "a cat\nSteps: 5, Seed: 1, Size: 99999999999999999999x8"})
+    stored = store.import_png(odd)
+    assert stored.record.request.width == 99999999999999999999
+    assert store.check() == [] and store.rebuild() == 1 and store.get(stored.key) is not None
+
+
 @pytest.mark.parametrize("prompt", [
     "../../etc/passwd", "CON", "nul", "a cat 🐱🚀 in space", "x" * 500, "line one\nline two\r\n\tTab",
     "nul\x00byte", "C:\\Windows\\System32", "   ", "<>:\"/\\|?*", "Ünïcödé café",

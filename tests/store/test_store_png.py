@@ -208,3 +208,26 @@ def test_not_a_png_or_missing_or_broken(tmp_path):
     peer_png(tmp_path / "badjson.png", {"workbench": "{not json"})
     with pytest.raises(MetadataError, match="badjson.png: the 'workbench' chunk is not valid JSON"):
         read_png_metadata(tmp_path / "badjson.png")
+
+
+def test_long_seeds_from_peers_are_kept_to_the_digit(tmp_path):
+    """Fooocus writes its seed as text and goes to 2**63 - 1; through float it would change."""
+    fooocus = {**FOOOCUS_JSON, "seed": "8765432109876543210"}
+    record = read_png_metadata(peer_png(tmp_path / "f.png", {"parameters": json.dumps(fooocus),
+                                                             "fooocus_scheme": "fooocus"}))
+    assert record.request.seed == 8765432109876543210
+    text = "a cat\nSteps: 20.0, Sampler: Euler, Seed: 123456789012345678, CFG scale: 5, Size: 64x48"
+    record = read_png_metadata(peer_png(tmp_path / "a.png", {"parameters": text}))
+    assert (record.request.seed, record.request.steps) == (123456789012345678, 20)
+
+
+@pytest.mark.parametrize("chunks", [
+    {"invokeai_metadata": "null"},
+    {"invokeai_metadata": "[1, 2]"},
+    {"sd-metadata": '{"image": "x"}'},
+    {"prompt": json.dumps({"3": {"class_type": "KSampler", "inputs": []}})},
+], ids=["invokeai null", "invokeai list", "sd-metadata without a dict", "comfyui inputs as a list"])
+def test_odd_json_from_a_peer_is_a_metadata_error_naming_the_file(tmp_path, chunks):
+    path = peer_png(tmp_path / "odd.png", chunks)
+    with pytest.raises(MetadataError, match=r"odd.png"):
+        read_png_metadata(path)

@@ -79,7 +79,8 @@ def imported_key(path: Path) -> str:
 
 
 def _sql_int(value):
-    """SQLite integers are 64-bit signed; ComfyUI seeds go to 2**64, so those are kept as text."""
+    """SQLite integers are 64-bit signed; ComfyUI seeds go to 2**64, so those are kept as text (and
+    so is any other number a peer's PNG claims past that, rather than failing the whole store)."""
     return value if value is None or -(2**63) <= int(value) < 2**63 else str(value)
 
 
@@ -191,7 +192,8 @@ class RunStore:
         values = (
             key, run, request.prompt, request.negative_prompt, json.dumps(request.modifiers),
             _sql_int(request.seed), _sql_int(request.variation_seed), float(request.variation_strength),
-            request.steps, float(request.guidance), request.width, request.height, request.scheduler,
+            _sql_int(request.steps), float(request.guidance), _sql_int(request.width), _sql_int(request.height),
+            request.scheduler,
             request.model, record.model_hash, json.dumps(record.versions, sort_keys=True), record.device,
             record.created, float(record.duration_s), record.source,
             path.relative_to(self.folder).as_posix(), record.to_json(),
@@ -227,12 +229,18 @@ class RunStore:
         if run is not None:
             self._run_info(run)  # check that the run exists before copying
         dest = self.images_folder / file_name(record.request.prompt, record.request.seed, key)
+        copied = path.resolve() != dest.resolve()
         try:
-            if path.resolve() != dest.resolve():
+            if copied:
                 copy_file(path, dest)
         except OSError as error:
             raise StoreError(f"Cannot copy {path} into {self.images_folder} ({error.strerror or error}).") from None
-        self._insert(key, record, dest, run, replace=bool(rows))
+        try:
+            self._insert(key, record, dest, run, replace=bool(rows))
+        except BaseException:
+            if copied:  # an uncatalogued copy would make check() complain and rebuild() try it again
+                dest.unlink(missing_ok=True)
+            raise
         return self.get(key)
 
     # --- runs ----------------------------------------------------------------------------

@@ -29,9 +29,17 @@ UNKNOWN_SEED = -1
 
 
 def _int(value, default: int = 0) -> int:
+    """A whole number from a peer's field: "7141387612" exactly (through float, seeds past 2**53
+    would change), "20.0" as 20, anything unreadable ("inf", None) as `default`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
     try:
-        return int(float(value)) if not isinstance(value, int) else value
-    except (TypeError, ValueError):
+        return int(str(value).strip())
+    except ValueError:
+        pass
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
         return default
 
 

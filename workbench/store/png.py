@@ -209,7 +209,7 @@ def read_png_metadata(path: str | os.PathLike) -> ImageRecord:
         if str(path) in str(error):
             raise
         raise MetadataError(f"{path}: {error}") from None
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError) as error:  # odd JSON from a peer
         raise MetadataError(f"{path}: its generation metadata is malformed ({type(error).__name__}: {error})") from None
 
     found = ", ".join(sorted(text)) or "no text chunks at all"
