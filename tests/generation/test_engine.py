@@ -97,3 +97,27 @@ def test_another_precision_is_not_served_the_stored_image(tiny_model, tiny_model
     assert not other.cached and (made.record.dtype, other.record.dtype) == ("float32", "bfloat16")
     assert len(full.store) == 2 and other.path != made.path
     assert half.generate(half.requests("a red circle", seeds=0, steps=2))[0].cached
+
+
+def test_numpy_sizes_and_seeds_make_plain_records(gen):
+    """Notebooks pass numpy numbers; the record must stay JSON and the size must be honoured."""
+    result = gen.generate(gen.requests("a red circle", np.int64(3), steps=1, width=np.int64(24)))[0]
+    assert (result.request.seed, result.request.width, result.image.width) == (3, 24, 24)
+    assert type(result.request.width) is int and '"width": 24' in result.record.to_json()
+
+
+def test_a_scheduler_set_up_otherwise_is_not_served_the_stored_image(tiny_model_dir, tmp_path):
+    """The same class with other settings gives another image; as loaded, the key is as before."""
+    from workbench.generation.loading import load_model
+
+    gen = ImageGenerator(load_model(tiny_model_dir, device="cpu"), store=tmp_path / "store", progress=False)
+    plain = gen.requests("a red circle", 1, steps=3)
+    assert plain[0].scheduler_settings == "" and gen.generate(plain)[0].record.key == plain[0].key(gen.model.hash)
+    loaded = gen.pipeline.scheduler
+    gen.pipeline.scheduler = type(loaded).from_config(loaded.config, timestep_spacing="trailing")
+    other = gen.requests("a red circle", 1, steps=3)
+    made = gen.generate(other)[0]
+    assert other[0].scheduler_settings and not made.cached
+    assert not np.array_equal(pixels(made), pixels(gen.store.get(plain[0].key(gen.model.hash))))
+    gen.pipeline.scheduler = type(loaded).from_config(loaded.config)
+    assert gen.generate(gen.requests("a red circle", 1, steps=3))[0].cached

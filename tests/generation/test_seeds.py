@@ -10,6 +10,9 @@ def test_seed_specs():
     assert parse_seeds("0-2,10") == [0, 1, 2, 10]
     assert parse_seeds(7) == [7] and parse_seeds(range(3)) == [0, 1, 2]
     assert parse_seeds(str(MAX_SEED)) == [MAX_SEED]
+    import numpy as np  # seeds from numpy, as notebooks make them, are plain ints afterwards
+
+    assert parse_seeds(np.arange(3)) == [0, 1, 2] and type(parse_seeds(np.int64(5))[0]) is int
 
 
 def test_noise_is_per_seed_and_repeatable():

@@ -14,13 +14,15 @@ For every request the steps are:
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.generation.defaults import MAX_STEPS
-from workbench.generation.loading import LoadedModel, load_model, versions
+from workbench.generation.loading import LoadedModel, load_model, scheduler_settings, versions
 from workbench.generation.seeds import check_seed, initial_latent, parse_seeds
 from workbench.store.record import GenerationRequest, ImageRecord
 from workbench.threads import cpu_threads, default_threads
@@ -47,6 +49,13 @@ class GeneratedImage:
         return buf.getvalue()
 
 
+def _whole(value, default):
+    """A size as given (None: the default); numpy integers become ints, so records stay JSON."""
+    if value is None:
+        return default
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+
+
 def check_request(req: GenerationRequest, vae_scale: int = 8) -> None:
     """Refuse requests the pipeline would fail on late or silently 'correct'."""
     check_seed(req.seed)
@@ -54,12 +63,14 @@ def check_request(req: GenerationRequest, vae_scale: int = 8) -> None:
         check_seed(req.variation_seed, "variation seed")
     if not isinstance(req.steps, int) or not 1 <= req.steps <= MAX_STEPS:
         raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, not {req.steps!r}")
-    if not req.guidance >= 0:  # also catches NaN
-        raise ValueError(f"guidance must be 0 or more (1 turns classifier-free guidance off), not {req.guidance!r}")
+    if not 0 <= req.guidance < math.inf:  # also catches NaN
+        raise ValueError(f"guidance must be a number, 0 or more (1 turns classifier-free guidance off), "
+                         f"not {req.guidance!r}")
+    step = math.lcm(vae_scale, 8)  # the VAE's scale, and diffusers' Stable Diffusion pipelines want multiples of 8
     for side, value in (("width", req.width), ("height", req.height)):
-        if not isinstance(value, int) or value < vae_scale or value % vae_scale:
-            raise ValueError(f"{side} {value!r} must be a positive multiple of {vae_scale} for this model "
-                             f"(e.g. {max(vae_scale, (int(value or 0) // vae_scale) * vae_scale)})")
+        if isinstance(value, bool) or not isinstance(value, int) or value < step or value % step:
+            near = max(step, round(value / step) * step) if isinstance(value, (int, float)) else 64
+            raise ValueError(f"{side} {value!r} must be a positive multiple of {step} for this model (e.g. {near})")
     if not 0.0 <= req.variation_strength <= 1.0:
         raise ValueError(f"variation strength must be between 0 and 1, not {req.variation_strength}")
 
@@ -114,9 +125,12 @@ class ImageGenerator:
             raise ValueError("prompt is empty; describe the image, or compose one with workbench.prompts.compose")
         size = self.native_size
         steps, guidance = self.defaults.resolve(steps, guidance)
+        settings = scheduler_settings(self.pipeline.scheduler)
+        settings = "" if settings == self.model.scheduler_settings else settings  # "": as the model loaded it
         return [GenerationRequest(model=self.model.name, prompt=prompt, negative_prompt=negative_prompt or "",
-                                  seed=seed, steps=steps, guidance=guidance, width=width or size,
-                                  height=height or size, scheduler=type(self.pipeline.scheduler).__name__,
+                                  seed=seed, steps=steps, guidance=guidance, width=_whole(width, size),
+                                  height=_whole(height, size), scheduler=type(self.pipeline.scheduler).__name__,
+                                  scheduler_settings=settings,
                                   variation_seed=variation_seed, variation_strength=float(variation_strength),
                                   modifiers=modifiers)
                 for seed in parse_seeds(seeds)]

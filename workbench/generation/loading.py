@@ -47,6 +47,14 @@ class LoadedModel:
     dtype: str
     defaults: GenerationDefaults = field(default_factory=GenerationDefaults)  # steps, guidance it is made for
     batch_invariant: bool = False  # its layers were swapped for batch-invariant ones (batch_invariance.py)
+    scheduler_settings: str = ""  # `scheduler_settings(pipeline.scheduler)` as loaded
+
+
+def scheduler_settings(scheduler) -> str:
+    """A short hash of a scheduler's class and settings: the same class set up otherwise
+    (solver order, timestep spacing, ...) gives another image, so the store must tell them apart."""
+    text = json.dumps({"class": type(scheduler).__name__, **dict(scheduler.config)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
@@ -81,7 +89,9 @@ def weights_hash(paths: list[Path]) -> str:
 
 
 def _is_hub_id(name: str) -> bool:
-    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).exists()
+    """'owner/name', and not a path: 'models/sd15.safetensors' that is not there is a mistyped file."""
+    return (name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).exists()
+            and Path(name).suffix.lower() not in PICKLE_SUFFIXES | {".safetensors"})
 
 
 def _from_folder(folder: Path, torch_dtype):
@@ -190,7 +200,8 @@ def load_model(model: str | os.PathLike | None = None, *, device: str | None = N
 
         make_pipeline_batch_invariant(pipeline)
     pipeline.set_progress_bar_config(disable=True)  # we show our own progress over whole runs
-    return LoadedModel(pipeline, name, weights_hash(weights), device, dtype, defaults, batch_invariant)
+    return LoadedModel(pipeline, name, weights_hash(weights), device, dtype, defaults, batch_invariant,
+                       scheduler_settings(pipeline.scheduler))
 
 
 def model_config_summary(pipeline) -> dict:

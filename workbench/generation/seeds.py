@@ -12,6 +12,7 @@ between the seed's noise and the variation seed's noise, at the given strength.
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Iterable
 
@@ -19,14 +20,13 @@ MAX_SEED = 2**32 - 1
 
 
 def check_seed(seed, what: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        try:
-            if isinstance(seed, str) and seed.strip().lstrip("-").isdigit():
-                seed = int(seed)
-            else:
-                raise TypeError
-        except TypeError:
-            raise ValueError(f"{what} must be a whole number from 0 to {MAX_SEED}, not {seed!r}") from None
+    """The seed as an int; numpy integers and digit strings are accepted, "²" and 1.5 are not."""
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        seed = int(seed)
+    elif isinstance(seed, str) and re.fullmatch(r"\s*-?[0-9]+\s*", seed):
+        seed = int(seed)
+    else:
+        raise ValueError(f"{what} must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"{what} {seed} is out of range; use a number from 0 to {MAX_SEED} (2**32-1)")
     return seed
@@ -34,7 +34,7 @@ def check_seed(seed, what: str = "seed") -> int:
 
 def parse_seeds(spec: str | int | Iterable[int]) -> list[int]:
     """Seeds from `"0-8"`, `"1,5,9"`, `"0-3,10"`, an int, or a list; each checked, order kept."""
-    if isinstance(spec, int) and not isinstance(spec, bool):
+    if isinstance(spec, numbers.Integral) and not isinstance(spec, bool):
         return [check_seed(spec)]
     if not isinstance(spec, str):
         seeds = [check_seed(s) for s in spec]

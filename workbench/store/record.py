@@ -51,6 +51,7 @@ class GenerationRequest:
     width: int
     height: int
     scheduler: str = ""  # diffusers scheduler class name; "" = the pipeline's own
+    scheduler_settings: str = ""  # hash of the scheduler's settings when changed after loading; "" = as loaded
     variation_seed: int | None = None
     variation_strength: float = 0.0  # 0 = the seed's noise, 1 = the variation seed's noise
     modifiers: tuple[tuple[str, str], ...] = ()  # (category, id) in the order applied
@@ -76,7 +77,10 @@ class GenerationRequest:
         ran in float32 on the CPU. The device is not part of the key: the same request made
         on another device is served from the store, and its record says where it was made.
         A variation seed at strength 0 does not change the noise, so it does not change the key.
-        Modifiers are not part of the key: they already shaped the prompt.
+        A scheduler set up otherwise than the model loaded it adds its `scheduler_settings`.
+        Modifiers are not part of the key: they already shaped the prompt. Adapters (LoRA)
+        loaded into a pipeline after it was loaded are not seen: load them before `load_model`
+        hashes the weights, or use another store.
         """
         varies = self.variation_seed is not None and float(self.variation_strength) != 0.0
         canonical = {
@@ -95,6 +99,8 @@ class GenerationRequest:
         }
         if dtype not in ("", "float32"):
             canonical["dtype"] = dtype
+        if self.scheduler_settings:  # left out when as loaded, which keeps the keys of earlier stores
+            canonical["scheduler_settings"] = self.scheduler_settings
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
