@@ -37,16 +37,29 @@ def user_errors() -> tuple[type[BaseException], ...]:
             PermissionError, NotADirectoryError, IsADirectoryError)
 
 
-def _library(args):
+def library_from(args):
+    """The tag library with the user's `--tags-dir` folders."""
     from workbench.prompts.library import TagLibrary
 
     return TagLibrary.default(args.tags_dir or ())
 
 
+def add_policy_options(p) -> None:
+    p.add_argument("--policy", action="append", metavar="PATH", help="extra opt-out or blocklist files/folders")
+    p.add_argument("--warn-only", action="store_true", help="report policy findings as warnings instead of refusing")
+
+
+def policy_from(args):
+    """The shipped policy with the user's `--policy` files, refusing unless `--warn-only`."""
+    from workbench.prompts.policy import Policy
+
+    return Policy.default(args.policy or (), mode="warn" if args.warn_only else "refuse")
+
+
 # --- tags ---------------------------------------------------------------------------------
 
 def cmd_tags_list(args) -> int:
-    library = _library(args)
+    library = library_from(args)
     if args.category and args.category not in library.categories:
         raise CommandError(f"unknown category {args.category!r}; categories are: {', '.join(library.categories)}")
     tags = library.search(args.search or "", args.category)
@@ -79,7 +92,7 @@ def cmd_tags_import(args) -> int:
 def cmd_tags_export(args) -> int:
     from workbench.prompts.interchange import WRITERS, write_tag_file
 
-    library = _library(args)
+    library = library_from(args)
     if args.category not in library.categories:
         raise CommandError(f"unknown category {args.category!r}; categories are: {', '.join(library.categories)}")
     category = library.categories[args.category]
@@ -92,10 +105,9 @@ def cmd_tags_export(args) -> int:
 
 def cmd_compose(args) -> int:
     from workbench.prompts.compose import compose
-    from workbench.prompts.policy import Policy
 
-    policy = Policy.default(args.policy or (), mode="warn" if args.warn_only else "refuse")
-    result = compose(args.subject, args.tag or (), args.negative or "", library=_library(args), policy=policy)
+    result = compose(args.subject, args.tag or (), args.negative or "", library=library_from(args),
+                     policy=policy_from(args))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:
@@ -111,7 +123,7 @@ def cmd_compose(args) -> int:
 def cmd_expand(args) -> int:
     from workbench.prompts.templates import TemplateExpander
 
-    expander = TemplateExpander(_library(args), args.wildcards or ())
+    expander = TemplateExpander(library_from(args), args.wildcards or ())
     if args.random:
         prompts = expander.expand(args.template, "random", args.random, args.seed)
     else:
@@ -151,8 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("subject", help='what the image shows, e.g. "a lighthouse"')
     p.add_argument("--tag", action="append", metavar="CATEGORY:ID", help="a modifier to apply (repeatable, in order)")
     p.add_argument("--negative", help="negative prompt text")
-    p.add_argument("--policy", action="append", metavar="PATH", help="extra opt-out or blocklist files/folders")
-    p.add_argument("--warn-only", action="store_true", help="report policy findings as warnings instead of refusing")
+    add_policy_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compose)
 

@@ -9,6 +9,7 @@ from workbench.cli import main
 from workbench.generation.engine import ImageGenerator
 from workbench.generation.loading import ModelNotFoundError, UnsafeCheckpointError, load_model
 from workbench.generation.seeds import parse_seeds
+from workbench.prompts.policy import PolicyRefusal
 from workbench.store.errors import StoreError
 
 
@@ -49,6 +50,8 @@ CASES = [
     ("variation strength past 1", lambda g, t: req(g, seeds=0, variation_seed=1, variation_strength=1.5), ValueError,
      r"variation strength must be between 0 and 1"),
     ("empty prompt", lambda g, t: g.requests("  "), ValueError, r"prompt is empty"),
+    ("typed prompt naming an opted-out artist", lambda g, t: g.requests("a castle by greg rutkowski"), PolicyRefusal,
+     r"'Greg Rutkowski' asked not to have their work imitated .*remove the name from the prompt"),
     ("thread count not a number", lambda g, t: _with_env("WORKBENCH_THREADS", "two", lambda: req(g, seeds=0)),
      ValueError, r"WORKBENCH_THREADS='two' must be a whole number of threads, 1 or more"),
     ("corrupted store file", lambda g, t: ImageGenerator(g.model, store=_corrupt_store(t)), StoreError,
@@ -119,3 +122,37 @@ def test_cli_generate_and_compare(tmp_path, capsys, tiny_model_dir):
     assert code == 0 and (tmp_path / "comparison.png").is_file()
     code = main(["store", "list", "--store", str(tmp_path / "store")])
     assert code == 0 and "8 image(s)" in capsys.readouterr().out
+
+
+def test_cli_replace_cannot_bring_in_an_opted_out_artist(tmp_path, capsys, tiny_model_dir):
+    """Search and replace builds prompts that were never composed; the generator checks them too."""
+    code = main(["compare", "a castle by a painter", "--replace", "a painter", "--with", "greg rutkowski,monet",
+                 "--seeds", "0", "--steps", "1", "--out", str(tmp_path), "--model", str(tiny_model_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and "'Greg Rutkowski' asked not to" in err
+    assert not list((tmp_path / "store" / "images").glob("*.png")), "nothing is made for a refused row"
+
+
+def test_cli_generation_takes_the_users_tags_and_policy(tmp_path, capsys, tiny_model_dir, write):
+    tags = write("my_tags/styles.yaml", """
+        category: styles
+        tags:
+          - id: my-glow
+            label: My glow
+            prompt: soft glow
+            description: Mine.
+    """)
+    policy = write("org/blocked.yaml", """
+        kind: blocklist
+        entries:
+          - keyword: soft glow
+            reason: Our house style is reserved.
+    """)
+    common = ["--seeds", "0", "--steps", "1", "--out", str(tmp_path), "--model", str(tiny_model_dir)]
+    assert main(["--tags-dir", str(tags.parent), "compare", "a red star", "--vary", "styles:my-glow", *common]) == 0
+    code = main(["--tags-dir", str(tags.parent), "generate", "a red star", "--tag", "styles:my-glow",
+                 "--policy", str(policy.parent), *common])
+    assert code == 2 and "the keyword 'soft glow' is blocked (Our house style is reserved.)" in capsys.readouterr().err
+    code = main(["--tags-dir", str(tags.parent), "generate", "a red star", "--tag", "styles:my-glow",
+                 "--policy", str(policy.parent), "--warn-only", *common])
+    assert code == 0 and "warning: the keyword 'soft glow' is blocked" in capsys.readouterr().err

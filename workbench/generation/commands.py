@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.cli import add_policy_options, library_from, policy_from
+
 
 def _out_dir(path: str) -> Path:
     out = Path(path)
@@ -27,13 +29,13 @@ def _out_dir(path: str) -> Path:
     return out
 
 
-def _generator(args, out: Path):
+def _generator(args, out: Path, policy):
     from workbench.generation.engine import ImageGenerator
     from workbench.generation.loading import load_model
 
     model = load_model(args.model, device=args.device, dtype=args.dtype, trust_pickle=args.trust_pickle,
                        config=args.model_config)
-    return ImageGenerator(model, store=out / "store", progress=not args.json)
+    return ImageGenerator(model, store=out / "store", progress=not args.json, policy=policy)
 
 
 def _gen_kwargs(args) -> dict:
@@ -44,11 +46,11 @@ def cmd_generate(args) -> int:
     from workbench.generation.grids import variation_grid
     from workbench.prompts.compose import compose
 
-    out = _out_dir(args.out)
-    composition = compose(args.prompt, args.tag or (), args.negative or "")
+    out, policy = _out_dir(args.out), policy_from(args)
+    composition = compose(args.prompt, args.tag or (), args.negative or "", library=library_from(args), policy=policy)
     for warning in composition.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    gen = _generator(args, out)
+    gen = _generator(args, out, policy)
     grid = variation_grid(gen, composition, args.seeds, **_gen_kwargs(args))
     grid_path = grid.save(out / "grid.png")
     rows = [{"seed": r.request.seed, "path": str(r.path), "cached": r.cached, "key": r.record.key}
@@ -66,12 +68,13 @@ def cmd_compare(args) -> int:
     from workbench.generation.grids import compare_modifiers, compare_prompts
     from workbench.prompts.library import parse_ref
 
-    out = _out_dir(args.out)
-    gen = _generator(args, out)
+    out, policy = _out_dir(args.out), policy_from(args)
+    gen = _generator(args, out, policy)
     if args.vary:
         category, ids = parse_ref(args.vary)
         refs = [f"{category}:{i.strip()}" for i in ids.split(",") if i.strip()]
-        grid = compare_modifiers(gen, args.subject, refs, args.seeds, base_tags=args.tag or (), **_gen_kwargs(args))
+        grid = compare_modifiers(gen, args.subject, refs, args.seeds, base_tags=args.tag or (),
+                                 library=library_from(args), policy=policy, **_gen_kwargs(args))
     elif args.replace:
         grid = compare_prompts(gen, args.subject, args.replace, _values(args.with_), args.seeds, **_gen_kwargs(args))
     else:
@@ -107,6 +110,7 @@ def _common(p, seeds: str) -> None:
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickle (.ckpt) checkpoint you trust")
     p.add_argument("--model-config", help="for a single-file checkpoint offline: a diffusers folder (or cached hub "
                                           "id) of the same architecture to take its configuration from")
+    add_policy_options(p)
     p.add_argument("--json", action="store_true")
 
 

@@ -80,7 +80,9 @@ class ImageGenerator:
 
     def __init__(self, model: str | LoadedModel | None = None, *, store=None, device: str | None = None,
                  dtype: str | None = None, trust_pickle: bool = False, max_batch: int | None = None,
-                 progress: bool = True):
+                 progress: bool = True, policy=None):
+        """`policy` checks every plain-text prompt (a Composition was checked when it was composed);
+        None: the shipped opt-out and blocklist, refusing."""
         from workbench.store.catalogue import RunStore
 
         self.model = model if isinstance(model, LoadedModel) else load_model(
@@ -88,6 +90,7 @@ class ImageGenerator:
         self.store = RunStore(store) if isinstance(store, (str, Path)) else store
         self.max_batch = max_batch or (9 if self.model.device == "cpu" else 32)
         self.progress = progress
+        self.policy = policy
         self._versions = versions()
 
     # --- building requests -------------------------------------------------------------------------
@@ -117,12 +120,15 @@ class ImageGenerator:
         Steps and guidance left as None are the model's defaults; the requests hold the values used.
         """
         modifiers: tuple = ()
-        if hasattr(prompt, "modifiers"):  # a Composition: keep what it applied
+        composed = hasattr(prompt, "modifiers")
+        if composed:  # a Composition: keep what it applied
             modifiers = tuple((m.category, m.id) for m in prompt.modifiers)
             negative_prompt = prompt.negative_prompt if negative_prompt is None else negative_prompt
             prompt = prompt.prompt
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("prompt is empty; describe the image, or compose one with workbench.prompts.compose")
+        if not composed:  # typed text, a search-and-replace row: the same policy as a composed prompt
+            self._check_policy(prompt)
         size = self.native_size
         steps, guidance = self.defaults.resolve(steps, guidance)
         settings = scheduler_settings(self.pipeline.scheduler)
@@ -134,6 +140,15 @@ class ImageGenerator:
                                   variation_seed=variation_seed, variation_strength=float(variation_strength),
                                   modifiers=modifiers)
                 for seed in parse_seeds(seeds)]
+
+    def _check_policy(self, prompt: str) -> None:
+        import warnings
+
+        from workbench.prompts.compose import default_policy
+
+        policy = self.policy if self.policy is not None else default_policy()
+        for finding in policy.enforce(prompt):  # raises PolicyRefusal unless the policy only warns
+            warnings.warn(finding.message, stacklevel=3)
 
     # --- generating ----------------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest], *, run: int | None = None,
