@@ -107,6 +107,8 @@ CASES = [
     ("missing tag folder", lambda t: TagLibrary.from_path(t / "nope"), DataFileError, r"nope: no such file or folder"),
     ("empty template", lambda t: expand("  "), ValueError, r"^template is empty"),
     ("unknown wildcard", lambda t: expand("__nope__"), ValueError, r"unknown wildcard: __nope__; known wildcards: "),
+    ("template with an unclosed brace", lambda t: expand("a {red|blue"), ValueError,
+     r"the template 'a \{red\|blue' does not parse at character 3 .*check that every \{ has its \}"),
     ("unknown wildcard with a dot", lambda t: expand("a __film.stocks__ house"), ValueError,
      r"unknown wildcard: __film\.stocks__; known wildcards: "),
     ("wildcard pattern that matches none", lambda t: expand("a __nope*__ house"), ValueError,

@@ -77,6 +77,17 @@ def test_tags_import_then_use(capsys, tmp_path):
     assert json.loads(out)["negative_prompt"] == "color"
 
 
+def test_a_failed_tags_import_leaves_the_folder_as_it_was(capsys, tmp_path):
+    """A bad file in a tags folder would break every later load of that folder."""
+    csv = tmp_path / "styles.csv"
+    csv.write_text("name,prompt,negative_prompt\nNoir,film noir,\n")
+    code, _, err = run(capsys, "tags", "import", str(csv), "--format", "a1111", "--category", "My Styles!",
+                       "--out", str(tmp_path / "lib"))
+    assert code == 2 and "category name 'My Styles!' must be lowercase letters, digits and '_' (e.g. 'my_styles')" in err
+    assert not any((tmp_path / "lib").iterdir())
+    assert run(capsys, "--tags-dir", str(tmp_path / "lib"), "tags", "list")[0] == 2  # empty folder: said, not skipped
+
+
 def test_expand_random_is_seeded(capsys):
     _, first, _ = run(capsys, "expand", "a {red|blue|green} __decades__ house", "--random", "5", "--seed", "7")
     _, again, _ = run(capsys, "expand", "a {red|blue|green} __decades__ house", "--random", "5", "--seed", "7")

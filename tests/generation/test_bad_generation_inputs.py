@@ -31,6 +31,12 @@ CASES = [
     ("unknown checkpoint type", lambda g, t: load_model(_file(t, "m.onnx")), ValueError, r"unknown checkpoint type"),
     ("hub id offline and not cached", lambda g, t: load_model("nobody/not-a-model"), ModelNotFoundError,
      r"model 'nobody/not-a-model' is not in the local cache.*hf download nobody/not-a-model"),
+    ("CUDA asked for on a machine without one", lambda g, t: _without_cuda(lambda: load_model(device="cuda")),
+     ValueError, r"device 'cuda' was asked for, but this machine has no usable CUDA GPU; use --device cpu"),
+    ("device misspelled", lambda g, t: load_model(device="tpu"), ValueError,
+     r"device must be cpu, cuda \(or cuda:N\) or mps, not 'tpu'"),
+    ("model folder with a part missing", lambda g, t: load_model(_without_unet(t)), ModelNotFoundError,
+     r"is not a complete diffusers model .*check that each part model_index.json names"),
     ("seed out of range", lambda g, t: parse_seeds("4294967296"), ValueError,
      r"seed 4294967296 is out of range; use a number from 0 to 4294967295"),
     ("negative seed", lambda g, t: parse_seeds([-1]), ValueError, r"seed -1 is out of range"),
@@ -69,6 +75,28 @@ def _with_env(name, value, action):
             os.environ.pop(name)
         else:
             os.environ[name] = before
+
+
+def _without_cuda(action):
+    import torch
+
+    real = torch.cuda.is_available
+    torch.cuda.is_available = lambda: False  # so the case reads the same on a GPU machine
+    try:
+        return action()
+    finally:
+        torch.cuda.is_available = real
+
+
+def _without_unet(folder):
+    import shutil
+
+    from conftest import tiny_pipeline
+
+    target = folder / "broken"
+    tiny_pipeline().save_pretrained(str(target), safe_serialization=True)
+    shutil.rmtree(target / "unet")
+    return target
 
 
 def _file(folder, name):

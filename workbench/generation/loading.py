@@ -68,6 +68,14 @@ def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[st
             device = "mps"
         else:
             device = "cpu"
+    kind = str(device).split(":")[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be cpu, cuda (or cuda:N) or mps, not {device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but this machine has no usable CUDA GPU; "
+                         "use --device cpu (or leave it out for the best available)")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was asked for, but this machine has no Apple GPU; use --device cpu")
     if dtype is None:
         if device.startswith("cuda"):
             dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
@@ -103,7 +111,13 @@ def _from_folder(folder: Path, torch_dtype):
     mismatch = scheduler_mismatch(folder)
     if mismatch:
         warnings.warn(mismatch, UserWarning, stacklevel=3)
-    return DiffusionPipeline.from_pretrained(str(folder), dtype=torch_dtype, local_files_only=True)
+    try:
+        return DiffusionPipeline.from_pretrained(str(folder), dtype=torch_dtype, local_files_only=True)
+    except (OSError, KeyError, ValueError) as err:  # a part missing, a broken model_index.json
+        raise ModelNotFoundError(f"{folder} is not a complete diffusers model ({type(err).__name__}: {err}); "
+                                 "check that each part model_index.json names (unet, vae, text_encoder, ...) "
+                                 "is a subfolder with its config and weights, or save it again with "
+                                 "pipeline.save_pretrained") from None
 
 
 def scheduler_mismatch(folder: Path) -> str | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from workbench.datafile import DataFileError, read_text
-from workbench.prompts.library import Category, Tag, check_fragment, read_tag_file
+from workbench.prompts.library import CATEGORY_PATTERN, Category, Tag, check_fragment, read_tag_file
 
 
 def slug(name: str) -> str:
@@ -123,7 +123,12 @@ def write_wildcards(tags: Iterable[Tag], path: str | Path) -> Path:
 
 
 def write_tag_file(category: Category, path: str | Path) -> Path:
-    """Write a category as an editable tag file (the inverse of `read_tag_file`)."""
+    """Write a category as an editable tag file (the inverse of `read_tag_file`). It is written
+    beside its place and moved there only once it reads back, so a bad one never lands in a
+    tags folder (where it would break every later load of that folder)."""
+    if not CATEGORY_PATTERN.match(category.name):
+        raise ValueError(f"category name {category.name!r} must be lowercase letters, digits and '_' "
+                         f"(e.g. {slug(category.name).replace('-', '_')!r}); give another name")
     tags = []
     for t in category:
         entry = {"id": t.id, "label": t.label, "prompt": t.prompt, "description": t.description}
@@ -135,8 +140,13 @@ def write_tag_file(category: Category, path: str | Path) -> Path:
         tags.append(entry)
     doc = {"category": category.name, "label": category.label, "description": category.description, "tags": tags}
     path = Path(path)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
-    read_tag_file(path)  # what we write must read back
+    draft = path.with_name(f".{path.name}.draft")
+    try:
+        draft.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
+        read_tag_file(draft)  # what we write must read back
+        draft.replace(path)
+    finally:
+        draft.unlink(missing_ok=True)
     return path
 
 

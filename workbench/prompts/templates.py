@@ -34,7 +34,14 @@ DEFAULT_CAP = 1000
 
 @lru_cache(maxsize=4096)
 def _parsed(text: str, config):
-    return parse(text, parser_config=config)
+    from pyparsing import ParseBaseException
+
+    try:
+        return parse(text, parser_config=config)
+    except ParseBaseException as err:
+        raise ValueError(f"the template {text!r} does not parse at character {err.loc + 1} "
+                         f"({text[err.loc:err.loc + 12]!r}...): check that every {{ has its }} and "
+                         "variants are split by |") from None
 
 
 @dataclasses.dataclass(frozen=True)
