@@ -38,11 +38,26 @@ def test_compose_json_is_a_composition(capsys):
     (["toyworld", "train", "--out", "unused", "--second-cycle", "no-such-model"],
      "pass the folder of a run trained up to stage 4b"),
     (["toyworld", "train", "--out", "unused", "--first-cycle", "a", "--second-cycle", "b"], "not both"),
+    (["toyworld", "sample", "--out", "sheet", "--n", "2"], "--out is the contact sheet to write, a .png file"),
+    (["expand", "a {red|blue"], "does not parse at character 3"),
 ])
 def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert err.startswith("workbench: error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["toyworld", "sample", "--out", "s.png", "--n", "0"], "argument --n: must be 1 or more, got 0"),
+    (["toyworld", "evaluate", "--prompts", "2"], "argument --prompts: must be 3 or more, got 2"),
+    (["toyworld", "evaluate", "--steps", "0"], "argument --steps: must be 1 or more, got 0"),
+    (["toyworld", "bias-check", "--seeds", "zero"], "argument --seeds: 'zero' is not a whole number"),
+    (["expand", "{a|b}", "--random", "0"], "argument --random: must be 1 or more, got 0"),
+])
+def test_numbers_out_of_range_are_refused_by_the_parser(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        run(capsys, *argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_python_m_toyworld_modules_are_the_workbench_commands(capsys):

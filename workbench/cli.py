@@ -37,6 +37,21 @@ def user_errors() -> tuple[type[BaseException], ...]:
             PermissionError, NotADirectoryError, IsADirectoryError)
 
 
+def whole_number(minimum: int):
+    """An argparse type: a whole number of at least `minimum` (argparse then names the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse
+
+
 def library_from(args):
     """The tag library with the user's `--tags-dir` folders."""
     from workbench.prompts.library import TagLibrary
@@ -169,9 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("expand", help="expand a dynamicprompts template ({a|b}, __category__)")
     p.add_argument("template")
-    p.add_argument("--random", type=int, metavar="N", help="N seeded random prompts instead of all combinations")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cap", type=int, default=1000, help="most combinations to list (default 1000)")
+    p.add_argument("--random", type=whole_number(1), metavar="N", help="N seeded random prompts instead of all combinations")
+    p.add_argument("--seed", type=whole_number(0), default=0)
+    p.add_argument("--cap", type=whole_number(1), default=1000, help="most combinations to list (default 1000)")
     p.add_argument("--wildcards", action="append", metavar="DIR", help="folder of .txt wildcard files")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_expand)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from workbench.cli import whole_number
+
 
 def cmd_train(args) -> int:
     from workbench.cli import CommandError
@@ -52,6 +54,8 @@ def cmd_sample(args) -> int:
     from workbench.generation.grids import grid_image
     from workbench.toyworld.world import ToyWorld
 
+    if not args.out.lower().endswith(".png"):
+        raise ValueError(f"--out is the contact sheet to write, a .png file such as sheet.png; got {args.out!r}")
     images, captions, _ = ToyWorld().batch(args.seed, args.n)
     cols = 8
     rows = -(-args.n // cols)
@@ -121,23 +125,23 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_train)
     p = toy_sub.add_parser("evaluate", help="the quality figures: oracle and zero-shot accuracies")
     p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")
-    p.add_argument("--prompts", type=int, default=300,
-                   help="prompts to generate, each at 2 seeds (1 with --quick; default 300, so 600 images)")
-    p.add_argument("--prompt-seed", type=int,
+    p.add_argument("--prompts", type=whole_number(3), default=300,
+                   help="prompts to generate (3 or more), each at 2 seeds (1 with --quick; default 300, so 600 images)")
+    p.add_argument("--prompt-seed", type=whole_number(0),
                    help="seed of the prompt set (default: the model card's); another seed gives an independent sample")
-    p.add_argument("--steps", type=int, help="denoising steps (default: the model's own)")
+    p.add_argument("--steps", type=whole_number(1), help="denoising steps (default: the model's own)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the model's own)")
     p.add_argument("--quick", action="store_true", help="a fast subset")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
     p = toy_sub.add_parser("sample", help="a contact sheet of world images with their captions")
-    p.add_argument("--out", required=True)
-    p.add_argument("--n", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="FILE.png", help="the contact sheet (a .png file)")
+    p.add_argument("--n", type=whole_number(1), default=64, help="how many world images (default 64)")
+    p.add_argument("--seed", type=whole_number(0), default=0)
     p.set_defaults(func=cmd_sample)
     p = toy_sub.add_parser("bias-check", help="does the bias probe recover the rates planted in the world?")
     p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")
-    p.add_argument("--seeds", type=int, default=400, help="seeds per role (default 400: +-5 points at 50 %%)")
+    p.add_argument("--seeds", type=whole_number(1), default=400, help="seeds per role (default 400: +-5 points at 50 %%)")
     p.add_argument("--guidance", type=float, default=1.0,
                    help="1 (default) samples the learnt distribution; higher values sharpen it")
     p.add_argument("--tolerance", type=float, default=5.0, help="allowed error in percentage points")

@@ -224,6 +224,12 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     if render_scenes < 1:
         raise ValueError(f"render_scenes must be 1 or more, got {render_scenes}; the render-engine probe "
                          "needs at least one scene")
+    if n_prompts < 3:  # the determinism check draws on three prompts
+        raise ValueError(f"--prompts must be 3 or more, got {n_prompts}")
+    if steps is not None and steps < 1:
+        raise ValueError(f"--steps must be 1 or more, got {steps}")
+    if guidance is not None and not guidance >= 0:
+        raise ValueError(f"--guidance must be 0 or more, got {guidance}")
     torch.set_num_threads(2)
     root = Path(model_dir) if model_dir is not None else paths.MODEL_DIR
     if not paths.is_trained(root):
