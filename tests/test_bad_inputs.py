@@ -53,11 +53,15 @@ def _evaluate():
     return evaluate
 
 
-@functools.cache
-def _toy_clip():
+def _clip(**kwargs):
     from workbench.embeddings.clip import ClipEmbedder
 
-    return ClipEmbedder(progress=False)
+    return ClipEmbedder(progress=False, **kwargs)
+
+
+@functools.cache
+def _toy_clip():
+    return _clip()
 
 
 @functools.cache
@@ -147,6 +151,8 @@ CASES = [
      r"the probe has no results yet; run it first"),
     ("CLIP given an array instead of a picture", lambda t: _toy_clip().embed_images([np.zeros((64, 64, 3))]),
      TypeError, r"images\[0\] is ndarray; give PIL images: Image.open\(path\)"),
+    ("CLIP weights without a model", lambda t: _clip(pretrained="x.pt"), ValueError,
+     r"pretrained='x.pt' names weights for an open_clip model, but no model"),
     ("CLIP given a missing prompt", lambda t: _toy_clip().embed_texts(["a fox", None]), TypeError,
      r"texts\[1\] is NoneType; give text \(str\) only"),
     ("bias check on a role the toy world lacks", lambda t: _bias().toy_world_check(None, roles=["pilot"]), ValueError,

@@ -60,6 +60,9 @@ class ClipEmbedder:
         import open_clip
         import torch
 
+        if model in (None, TOY_WORLD) and pretrained is not None:
+            raise ValueError(f"pretrained={pretrained!r} names weights for an open_clip model, but no model was "
+                             "given; pass both, e.g. ClipEmbedder('ViT-B-32', 'weights.safetensors')")
         if model in (None, TOY_WORLD):
             from workbench.toyworld.paths import CLIP_CHECKPOINT, is_trained, register_clip_config
 

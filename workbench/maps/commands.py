@@ -9,21 +9,10 @@ The HTML file carries plotly.js inline, so it opens offline; every prompt is esc
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 # The same as workbench.maps.points.COLOUR_FIELDS (a test checks), kept here so that building the
 # CLI parser does not import numpy.
 COLOUR_FIELDS = ("modifier", "category", "seed", "model", "source", "kind")
-
-
-def find_store(path: str) -> Path:
-    """The store folder: DIR itself when it holds catalogue.sqlite, else DIR/store (what --out DIR wrote)."""
-    folder = Path(path)
-    for candidate in (folder, folder / "store"):
-        if (candidate / "catalogue.sqlite").is_file():
-            return candidate
-    raise FileNotFoundError(f"no run store in {folder} (no catalogue.sqlite there or in {folder / 'store'}); pass "
-                            "--store DIR, the folder `workbench generate --out DIR` wrote")
 
 
 def cmd_map(args) -> int:
@@ -32,9 +21,13 @@ def cmd_map(args) -> int:
     from workbench.maps.points import points_from_store
     from workbench.maps.state import LatentMapState
     from workbench.store.catalogue import RunStore
+    from workbench.store.commands import find_store
 
     if not args.out.lower().endswith((".html", ".htm")):
         raise ValueError(f"--out is the HTML file to write, e.g. map.html; got {args.out!r}")
+    if args.clip_model and not args.pretrained:
+        raise ValueError(f"--clip-model {args.clip_model} without --pretrained would map with random weights; "
+                         "add --pretrained TAG or FILE (or leave both out for the toy-world CLIP)")
     store = RunStore(find_store(args.store))
     clip = ClipEmbedder(args.clip_model, args.pretrained, store=store, progress=not args.quiet)
     points = points_from_store(store, clip, run=args.run, limit=args.limit)

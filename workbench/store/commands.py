@@ -12,14 +12,30 @@ import sys
 from pathlib import Path
 
 
+def find_store(path: str, *, images_only: bool = False) -> Path:
+    """The store folder: DIR itself when it holds catalogue.sqlite, else DIR/store (what --out DIR
+    wrote). With `images_only`, a store whose catalogue is lost (only images/) is found too."""
+    folder = Path(path)
+    for candidate in (folder, folder / "store"):
+        if (candidate / "catalogue.sqlite").is_file() or (images_only and (candidate / "images").is_dir()):
+            return candidate
+    raise FileNotFoundError(f"no run store in {folder} (no catalogue.sqlite there or in {folder / 'store'}); pass "
+                            "--store DIR, the folder `workbench generate --out DIR` wrote")
+
+
 def cmd_import(args) -> int:
     from workbench.store.catalogue import RunStore
     from workbench.store.errors import MetadataError
 
-    store = RunStore(args.store)
-    files = [p for item in args.paths for p in (sorted(Path(item).glob("*.png")) if Path(item).is_dir() else [Path(item)])]
+    try:
+        folder = find_store(args.store)
+    except FileNotFoundError:
+        folder = Path(args.store)  # importing into a new store is fine
+    store = RunStore(folder)
+    # sub-folders too: A1111 keeps outputs/txt2img-images/<date>/*.png
+    files = [p for item in args.paths for p in (sorted(Path(item).rglob("*.png")) if Path(item).is_dir() else [Path(item)])]
     if not files:
-        raise FileNotFoundError("no PNG files found in the given paths")
+        raise FileNotFoundError("no PNG files found in the given paths (folders are searched with their sub-folders)")
     imported, skipped = 0, 0
     for path in files:
         try:
@@ -30,14 +46,14 @@ def cmd_import(args) -> int:
             continue
         imported += 1
         print(f"{stored.record.source:9} seed {stored.record.request.seed:<11} {stored.record.request.prompt[:60]}")
-    print(f"imported {imported} image(s) into {args.store}" + (f", skipped {skipped}" if skipped else ""))
+    print(f"imported {imported} image(s) into {folder}" + (f", skipped {skipped}" if skipped else ""))
     return 0 if imported else 2
 
 
 def cmd_list(args) -> int:
     from workbench.store.catalogue import RunStore
 
-    store = RunStore(args.store)
+    store = RunStore(find_store(args.store))  # listing must not create an empty store where none was
     items = store.images(limit=args.limit)
     if args.json:
         print(json.dumps([{"key": s.key, "path": str(s.path), **s.record.to_dict()} for s in items], indent=2))
@@ -45,15 +61,16 @@ def cmd_list(args) -> int:
     for s in items:
         r = s.record.request
         print(f"{s.key[:10]}  {s.record.source:9} seed {r.seed:<10} {r.steps:>3} steps  {r.prompt[:70]}")
-    print(f"{len(store)} image(s) in {args.store}")
+    print(f"{len(store)} image(s) in {store.folder}")
     return 0
 
 
 def cmd_rebuild(args) -> int:
     from workbench.store.catalogue import RunStore
 
-    count = RunStore.recover(args.store).rebuild() if args.recover else RunStore(args.store).rebuild()
-    print(f"catalogued {count} image(s) from the PNGs in {args.store}")
+    folder = find_store(args.store, images_only=True)
+    count = RunStore.recover(folder).rebuild() if args.recover else RunStore(folder).rebuild()
+    print(f"catalogued {count} image(s) from the PNGs in {folder}")
     return 0
 
 
