@@ -60,3 +60,12 @@ def test_a_failing_notebook_keeps_what_ran_and_says_where_to_look(tmp_path):
     assert executed.cells[1].outputs[0]["ename"] == "ValueError"
     assert not executed.cells[2].outputs
     assert "boom" in (out / "nb.html").read_text(encoding="utf-8")
+
+
+def test_without_notebooks_the_step_fails_and_says_where_they_are(tmp_path, monkeypatch):
+    """An installed wheel has no notebooks/; the report must not show an empty table as a success."""
+    import workbench.demo as demo
+
+    monkeypatch.setattr(demo, "NOTEBOOK_DIR", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match=r"no teaching notebooks in .*nowhere; they come with the source"):
+        demo.step_notebooks(tmp_path / "out")

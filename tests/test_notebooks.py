@@ -125,3 +125,20 @@ def test_notebooks_are_kept_without_outputs():
              if any(c.cell_type == "code" and (c.get("outputs") or c.get("execution_count"))
                     for c in nbformat.read(p, as_version=4).cells)]
     assert not dirty, f"notebooks saved with outputs: {dirty}; regenerate with python tools/make_notebooks.py"
+
+
+def test_notebooks_are_what_their_script_writes():
+    """tools/make_notebooks.py is the notebooks' source; an edit made to a notebook alone would be
+    undone by the next regeneration."""
+    import importlib.util
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "tools" / "make_notebooks.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert sorted(script.NOTEBOOKS) == [p.name for p in NOTEBOOKS]
+    for path in NOTEBOOKS:
+        committed = [(c.cell_type, c.source) for c in nbformat.read(path, as_version=4).cells]
+        written = [(c.cell_type, c.source) for c in script.build(path.name).cells]
+        assert committed == written, f"{path.name} differs from tools/make_notebooks.py; edit the script and rerun it"

@@ -86,7 +86,9 @@ len(read_a1111_styles(path))"""),
 SETUP = """import os
 
 MODEL = os.environ.get("WORKBENCH_MODEL")  # None: the embedded toy-world model; a hub id, diffusers folder or .safetensors file works too
-STORE = os.environ.get("WORKBENCH_STORE", "runs")  # where images and their records are kept"""
+STORE = os.environ.get("WORKBENCH_STORE", "runs")  # where images and their records are kept
+# The CLIP that judges the images: the toy world's reads toy-world pictures; a real model's need a real CLIP
+CLIP = () if MODEL is None else ("ViT-B-32", "laion2b_s34b_b79k")  # open_clip name and pretrained tag"""
 
 NOTEBOOKS["02_seeded_variations.ipynb"] = [
     ("md", """# 02 · Seeded variations
@@ -108,7 +110,7 @@ Press *Generate* in the widget, or run the next cell, which does the same from c
 to enlarge it with its full record and a snippet that reproduces it."""),
     ("code", """from workbench.widgets import VariationGrid
 
-grid = VariationGrid(prompt, seeds="0-8", steps=25, generator=gen)
+grid = VariationGrid(prompt, seeds="0-8", generator=gen)
 grid.state.run()
 grid"""),
     ("code", """grid.state.select(4)
@@ -140,7 +142,7 @@ frame, rejected ones a red frame; the number is the CLIP score (100 x cosine sim
     ("code", """from workbench.embeddings.clip import ClipEmbedder
 from workbench.generation.variations import rerank
 
-clip = ClipEmbedder(store=gen.store)  # the toy-world CLIP; any open_clip model works the same way
+clip = ClipEmbedder(*CLIP, store=gen.store)
 ranked = rerank(gen, clip, prompt, n=16, keep=4)
 ranked"""),
     ("md", """## Every PNG says what made it
@@ -207,7 +209,7 @@ from workbench.generation.engine import ImageGenerator
 from workbench.prompts import compose
 
 gen = ImageGenerator(MODEL, store=STORE)
-clip = ClipEmbedder(store=gen.store)  # the toy-world CLIP; any open_clip model name and tag works too
+clip = ClipEmbedder(*CLIP, store=gen.store)
 subjects = ["a red circle on a white background", "a blue square on a beige background",
             "a yellow star on a black background", "a green heart on a light blue background"]
 modifiers = [[], ["render_engines:octane-render"], ["mediums:pixel-art"], ["artists:georges-seurat"]]
@@ -260,14 +262,14 @@ modifier pulls an image towards its own words. To use a real model, change the o
 from workbench.generation.engine import ImageGenerator
 
 gen = ImageGenerator(MODEL, store=STORE)
-clip = ClipEmbedder(store=gen.store)"""),
+clip = ClipEmbedder(*CLIP, store=gen.store)"""),
     ("md", """## 1. From noise to image
 
 At every step the model predicts the clean image from the noisy one. Decoding that prediction shows the picture
 forming: coarse colour first, then shape, then texture."""),
     ("code", """from workbench.generation.variations import filmstrip, filmstrip_image
 
-frames = filmstrip(gen, "a yellow star on a black background, octane render", seed=2, steps=25)
+frames = filmstrip(gen, "a yellow star on a black background, octane render", seed=2)
 filmstrip_image(frames, "predicted clean image at each step")"""),
     ("md", """## 2. Concept axes: a banana against a balloon
 
@@ -329,7 +331,7 @@ from workbench.embeddings.clip import ClipEmbedder
 from workbench.generation.engine import ImageGenerator
 
 gen = ImageGenerator(MODEL, store=STORE)
-clip = ClipEmbedder() if MODEL is None else ClipEmbedder("ViT-B-32", "laion2b_s34b_b79k", store=gen.store)
+clip = ClipEmbedder(*CLIP, store=gen.store)
 LABELS = ({"blue": "a blue figure", "red": "a red figure"} if MODEL is None
           else {"man": "a photo of a man", "woman": "a photo of a woman"})
 ROLES = ["doctor", "nurse", "ceo", "teacher"] if MODEL is None else ["doctor", "nurse", "CEO", "teacher"]"""),
@@ -357,7 +359,8 @@ learnt; stronger guidance pushes each role towards its commoner colour."""),
     from workbench.toyworld.sampler import WorldSampler
 
     for source, who, guidance in [("the world's own renders", WorldSampler(), 1.0),
-                                  ("the model, guidance 1", gen, 1.0), ("the model, guidance 7.5", gen, 7.5)]:
+                                  ("the model, guidance 1", gen, 1.0),
+                                  (f"the model, guidance {gen.defaults.guidance:g} (its default)", gen, None)]:
         print(f"{source}: share of blue figures")
         for row in toy_world_check(who, seeds=range(40), guidance=guidance, roles=ROLES)[1]:
             print(f"  {row['role']:10} planted {row['planted']:4.0%}  measured {row['measured']:4.0%} "
@@ -370,16 +373,22 @@ shows whether the model agrees: overlapping intervals mean no measurable differe
 ]
 
 
+def build(name: str):
+    """The notebook `name` as this script writes it."""
+    nb = nbf.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbf.v4.new_markdown_cell(src) if kind == "md" else nbf.v4.new_code_cell(src)
+                for kind, src in NOTEBOOKS[name]]
+    for i, cell in enumerate(nb.cells):  # stable ids: regenerating gives no diff
+        cell.id = f"{Path(name).stem[:2]}-{i:02d}"
+    return nb
+
+
 def main(names=None):
-    for name, cells in NOTEBOOKS.items():
+    for name in NOTEBOOKS:
         if names and name not in names:
             continue
-        nb = nbf.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.cells = [nbf.v4.new_markdown_cell(src) if kind == "md" else nbf.v4.new_code_cell(src) for kind, src in cells]
-        for i, cell in enumerate(nb.cells):  # stable ids: regenerating gives no diff
-            cell.id = f"{Path(name).stem[:2]}-{i:02d}"
-        nbf.write(nb, HERE / name)
+        nbf.write(build(name), HERE / name)
         print("wrote", HERE / name)
 
 

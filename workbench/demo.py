@@ -225,6 +225,9 @@ def step_notebooks(out: Path) -> str:
     target = out / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
     paths = sorted(NOTEBOOK_DIR.glob("*.ipynb"), key=lambda p: (p.name not in LONGEST_FIRST, p.name))
+    if not paths:  # an installed wheel: the notebooks ship with the source checkout only
+        raise FileNotFoundError(f"no teaching notebooks in {NOTEBOOK_DIR}; they come with the source checkout "
+                                "(git clone), not with the installed package")
     env = _kernel_env(out)
     with ThreadPoolExecutor(LANES) as pool:
         rows = dict(zip(paths, pool.map(lambda p: _execute_notebook(p, target, env), paths)))
