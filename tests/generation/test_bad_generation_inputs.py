@@ -56,6 +56,8 @@ CASES = [
     ("variation strength past 1", lambda g, t: req(g, seeds=0, variation_seed=1, variation_strength=1.5), ValueError,
      r"variation strength must be between 0 and 1"),
     ("empty prompt", lambda g, t: g.requests("  "), ValueError, r"prompt is empty"),
+    ("prompt walk to an opted-out artist", lambda g, t: _interpolate(g, "a fox", "a fox by greg rutkowski"),
+     PolicyRefusal, r"'Greg Rutkowski' asked not to"),
     ("typed prompt naming an opted-out artist", lambda g, t: g.requests("a castle by greg rutkowski"), PolicyRefusal,
      r"'Greg Rutkowski' asked not to have their work imitated .*remove the name from the prompt"),
     ("thread count not a number", lambda g, t: _with_env("WORKBENCH_THREADS", "two", lambda: req(g, seeds=0)),
@@ -77,6 +79,12 @@ def _with_env(name, value, action):
             os.environ[name] = before
 
 
+def _interpolate(gen, a, b):
+    from workbench.maps.interpolation import interpolate_prompts
+
+    return interpolate_prompts(gen, a, b, n=2, steps=1)
+
+
 def _without_cuda(action):
     import torch
 
@@ -89,13 +97,11 @@ def _without_cuda(action):
 
 
 def _without_unet(folder):
-    import shutil
-
-    from conftest import tiny_pipeline
-
+    """A model_index.json that names a UNet and a scheduler, with neither folder beside it."""
     target = folder / "broken"
-    tiny_pipeline().save_pretrained(str(target), safe_serialization=True)
-    shutil.rmtree(target / "unet")
+    target.mkdir()
+    (target / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", '
+                                             '"UNet2DConditionModel"], "scheduler": ["diffusers", "DDIMScheduler"]}')
     return target
 
 
@@ -183,4 +189,10 @@ def test_cli_generation_takes_the_users_tags_and_policy(tmp_path, capsys, tiny_m
     assert code == 2 and "the keyword 'soft glow' is blocked (Our house style is reserved.)" in capsys.readouterr().err
     code = main(["--tags-dir", str(tags.parent), "generate", "a red star", "--tag", "styles:my-glow",
                  "--policy", str(policy.parent), "--warn-only", *common])
+    assert code == 0 and "warning: the keyword 'soft glow' is blocked" in capsys.readouterr().err
+    code = main(["--tags-dir", str(tags.parent), "compare", "a red star", "--vary", "styles:my-glow",
+                 "--policy", str(policy.parent), "--warn-only", *common])
+    assert code == 0 and "warning: the keyword 'soft glow' is blocked" in capsys.readouterr().err
+    code = main(["compare", "a red star, x", "--replace", "x", "--with", "x,soft glow", "--policy", str(policy.parent),
+                 "--warn-only", *common])
     assert code == 0 and "warning: the keyword 'soft glow' is blocked" in capsys.readouterr().err

@@ -69,6 +69,16 @@ def test_filmstrip_goes_from_noise_to_the_final_image(gen):
     assert np.abs(last - target).mean() < np.abs(first - target).mean()
 
 
+def test_filmstrip_keeps_the_generators_policy(tiny_model):
+    """A generator that only warns must not refuse inside the filmstrip (it makes its own, storeless one)."""
+    from workbench.prompts import Policy
+
+    gen = ImageGenerator(tiny_model, progress=False, policy=Policy.default(mode="warn"))
+    with pytest.warns(UserWarning, match="Greg Rutkowski"):
+        frames = filmstrip(gen, "a castle by greg rutkowski", seed=1, steps=2, at=[0, 1])
+    assert len(frames) == 2
+
+
 def test_filmstrip_reads_the_embedded_models_velocity_prediction():
     """The embedded model predicts v under DPM-Solver, which reports no clean image: the last
     frame's guess must near the image the model ends on as the steps go (epsilon's formula read

@@ -34,6 +34,8 @@ def test_map_with_umap(store, tmp_path, fake_embedder, capsys):
     (["--store", "{tmp}/nowhere", "--out", "{tmp}/m.html"], "no run store in"),
     (["--store", "{store}", "--out", "{tmp}/m.png"], "--out is the HTML file to write, e.g. map.html; got"),
     (["--store", "{empty}", "--out", "{tmp}/m.html"], "has no images to map; generate some first"),
+    (["--store", "{store}", "--out", "{tmp}/m.html", "--pretrained", "openai"],
+     "--pretrained openai names weights for an open_clip model; add --clip-model NAME"),
     (["--store", "{store}", "--out", "{tmp}/m.html", "--clip-model", "ViT-B-32"],
      "--clip-model ViT-B-32 without --pretrained would map with random weights"),
 ])

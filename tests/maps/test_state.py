@@ -91,6 +91,19 @@ def test_added_points_are_centred_as_the_map_was(points, fake_clip):
     np.testing.assert_allclose(state.layout[at["twin"]], state.layout[at[first.id]], atol=1e-5)
 
 
+def test_images_added_to_a_map_of_prompts_are_centred_once_there_are_two(fake_clip):
+    """A map of prompts alone has no image mean; the images added later must still be centred."""
+    from map_helpers import PROMPTS
+
+    prompts = points_from_images([], fake_clip, prompts=list(PROMPTS))
+    state = LatentMapState(prompts, projection="pca", centred=True)
+    state.add(points_from_images([generated(p, s) for p in PROMPTS for s in range(3)], fake_clip))
+    together = LatentMapState(points_from_images([generated(p, s) for p in PROMPTS for s in range(3)], fake_clip),
+                              projection="pca", centred=True)
+    assert state.gap_text().split(" centred")[0] == together.gap_text().split(" centred")[0]
+    assert state.layout.shape == (12, 2) and state.shown == "pca"
+
+
 def test_a_failed_add_leaves_the_map_as_it_was(state, fake_clip):
     before, layout = len(state.points), state.layout.copy()
     bad = points_from_images([], fake_clip, prompts=["a brand new prompt"])

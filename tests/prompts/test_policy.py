@@ -41,7 +41,8 @@ def test_clean_prompts_pass(policy):
     assert policy.check("a portrait of Gerald Bromley, oil painting") == []
     assert policy.check("by karla ortizano") == []
     assert [f.matched for f in policy.check("by geraldbrom")] == ["Gerald Brom"]
-    assert policy.check("Al Gore at a podium in a Gore-Tex jacket") == []
+    assert policy.check("Al Gore at a podium in a Gore-Tex jacket") == []  # the keyword's `unless` phrases
+    assert [f.matched for f in policy.check("Al Gore on a battlefield covered in gore")] == ["gore"]
 
 
 def test_blocked_keyword_is_refused(policy):

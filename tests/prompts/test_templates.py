@@ -40,5 +40,7 @@ def test_wildcard_files_from_a_user_folder(tmp_path, library):
 
 
 def test_unknown_wildcard_is_an_error_not_literal_text(expander):
+    # dynamicprompts' sampler prefixes and parameters name a known wildcard too
+    assert len(expander.expand("a __~decades__ house", "random", 2)) == 2 and expander.expand("a __@decades__ house", n=2)
     with pytest.raises(ValueError, match="unknown wildcard: __decadez__"):
         expander.expand("a house, __decadez__")

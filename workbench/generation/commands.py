@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from workbench.cli import add_policy_options, library_from, policy_from
@@ -70,15 +71,20 @@ def cmd_compare(args) -> int:
 
     out, policy = _out_dir(args.out), policy_from(args)
     gen = _generator(args, out, policy)
-    if args.vary:
-        category, ids = parse_ref(args.vary)
-        refs = [f"{category}:{i.strip()}" for i in ids.split(",") if i.strip()]
-        grid = compare_modifiers(gen, args.subject, refs, args.seeds, base_tags=args.tag or (),
-                                 library=library_from(args), policy=policy, **_gen_kwargs(args))
-    elif args.replace:
-        grid = compare_prompts(gen, args.subject, args.replace, _values(args.with_), args.seeds, **_gen_kwargs(args))
-    else:
-        raise ValueError("say what to vary: --vary CATEGORY:ID1,ID2 or --replace TEXT --with A,B")
+    with warnings.catch_warnings(record=True) as found:  # policy findings under --warn-only, said as warnings
+        warnings.simplefilter("always")
+        if args.vary:
+            category, ids = parse_ref(args.vary)
+            refs = [f"{category}:{i.strip()}" for i in ids.split(",") if i.strip()]
+            grid = compare_modifiers(gen, args.subject, refs, args.seeds, base_tags=args.tag or (),
+                                     library=library_from(args), policy=policy, **_gen_kwargs(args))
+        elif args.replace:
+            grid = compare_prompts(gen, args.subject, args.replace, _values(args.with_), args.seeds,
+                                   **_gen_kwargs(args))
+        else:
+            raise ValueError("say what to vary: --vary CATEGORY:ID1,ID2 or --replace TEXT --with A,B")
+    for message in dict.fromkeys(str(w.message) for w in found):
+        print(f"warning: {message}", file=sys.stderr)
     path = grid.save(out / "comparison.png")
     if args.json:
         print(json.dumps({"grid": str(path), "rows": grid.row_titles,

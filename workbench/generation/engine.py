@@ -128,7 +128,7 @@ class ImageGenerator:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("prompt is empty; describe the image, or compose one with workbench.prompts.compose")
         if not composed:  # typed text, a search-and-replace row: the same policy as a composed prompt
-            self._check_policy(prompt)
+            self.check_policy(prompt)
         size = self.native_size
         steps, guidance = self.defaults.resolve(steps, guidance)
         settings = scheduler_settings(self.pipeline.scheduler)
@@ -141,7 +141,8 @@ class ImageGenerator:
                                   modifiers=modifiers)
                 for seed in parse_seeds(seeds)]
 
-    def _check_policy(self, prompt: str) -> None:
+    def check_policy(self, prompt: str) -> None:
+        """Refuse `prompt` (PolicyRefusal) if the policy does, or warn of each finding if it only warns."""
         import warnings
 
         from workbench.prompts.compose import default_policy

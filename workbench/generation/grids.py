@@ -10,6 +10,7 @@ neighbour so that their pixels stay visible.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,8 @@ def compare_modifiers(generator, subject: str, vary: Sequence[str], seeds="0-3",
     variants += [(library.get(ref).label, ref) for ref in vary]
     comps = [compose(subject, [*base_tags, *([ref] if ref else [])], library=library, policy=policy)
              for _, ref in variants]
+    for message in dict.fromkeys(w for c in comps for w in c.warnings):  # a finding is never dropped silently
+        warnings.warn(message, stacklevel=2)
     requests = [req for c in comps for req in generator.requests(c, seeds, **kwargs)]
     results = generator.generate(requests, compositions=_compositions(comps), on_image=on_image)
     return Grid(results, len(comps), len(seeds), [label for label, _ in variants], [f"seed {s}" for s in seeds],

@@ -111,7 +111,7 @@ def filmstrip(generator, prompt, seed: int = 0, steps: int | None = None, at: Se
 
     scheduler.step = step
     try:  # without the store: a filmstrip must run the model even when the image is cached
-        bare = ImageGenerator(generator.model, store=None, progress=False)
+        bare = ImageGenerator(generator.model, store=None, progress=False, policy=generator.policy)
         bare.generate(bare.requests(prompt, seed, steps=steps, guidance=guidance))
     finally:
         scheduler.step = original_step

@@ -25,6 +25,9 @@ def cmd_map(args) -> int:
 
     if not args.out.lower().endswith((".html", ".htm")):
         raise ValueError(f"--out is the HTML file to write, e.g. map.html; got {args.out!r}")
+    if args.pretrained and not args.clip_model:
+        raise ValueError(f"--pretrained {args.pretrained} names weights for an open_clip model; add --clip-model "
+                         "NAME (e.g. ViT-B-32), or leave both out for the toy-world CLIP")
     if args.clip_model and not args.pretrained:
         raise ValueError(f"--clip-model {args.clip_model} without --pretrained would map with random weights; "
                          "add --pretrained TAG or FILE (or leave both out for the toy-world CLIP)")

@@ -66,6 +66,7 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
     for name, prompt in (("prompt_a", prompt_a), ("prompt_b", prompt_b)):
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError(f"{name} is empty; give the two prompts to walk between")
+        generator.check_policy(prompt)  # the pipeline is called directly below, past requests()
     seed = check_seed(seed)
     steps, guidance = generator.defaults.resolve(steps, guidance)
     pipe = generator.pipeline

@@ -242,18 +242,27 @@ class LatentMapState:
                     for a, b in ((p, other), (other, p)):
                         if b.id not in a.links:
                             a.links.append(b.id)
-        old_n, old_points = len(self.points), self.points
+        old_n, old_points, old_means = len(self.points), self.points, self._means
         self.points = merged
+        # A kind the map had under 2 points of was not centred; now that it can be, refit the centred maps
+        means = modality_means(merged.vectors, merged.is_image)
+        refit = any(old is None and new is not None for old, new in zip(self._means, means))
+        self._means = tuple(new if old is None else old for old, new in zip(self._means, means))
         with self._lock:
             try:
+                for key in [k for k in self._layouts if k[1] and refit]:
+                    del self._layouts[key]
                 for key, (estimator, _) in list(self._layouts.items()):
                     rows = self.vectors(key[1])[old_n:]
                     self._layouts[key] = (estimator, estimator.add_points(rows))
             except Exception:
-                self.points = old_points
+                self.points, self._means = old_points, old_means
                 self._layouts.clear()  # some may hold the new points already: recompute, never mismatch
                 raise
-        self._show(self.shown)
+        if refit:
+            self._refresh()
+        else:
+            self._show(self.shown)
 
     # --- what the user points at -------------------------------------------------------------------
     def details(self, point_id: str) -> PointDetails:

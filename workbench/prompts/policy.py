@@ -51,6 +51,13 @@ class BlockedKeyword:
     keyword: str
     reason: str
     where: str = ""
+    unless: tuple[str, ...] = ()  # phrases that hold the keyword but mean something else ("al gore")
+
+    def found_in(self, norm: str) -> bool:
+        """Whether normalised text holds the keyword outside the `unless` phrases."""
+        for phrase in self.unless:
+            norm = re.sub(rf"(?<!\w){re.escape(normalise(phrase))}(?!\w)", " ", norm)
+        return _contains(norm, normalise(self.keyword))
 
 
 @dataclass(frozen=True)
@@ -142,8 +149,9 @@ class Policy:
                 self.opt_outs.append(OptOut(entry.text("name"), aliases, entry.text("source"),
                                             entry.text("date"), entry.text("note"), where))
             else:
-                entry.check_keys({"keyword", "reason"}, {"keyword", "reason"}, "a blocklist entry")
-                self.blocked.append(BlockedKeyword(entry.text("keyword"), entry.text("reason"), where))
+                entry.check_keys({"keyword", "reason", "unless"}, {"keyword", "reason"}, "a blocklist entry")
+                self.blocked.append(BlockedKeyword(entry.text("keyword"), entry.text("reason"), where,
+                                                   entry.names("unless", "[al gore, gore-tex]")))
 
     def check(self, text: str) -> list[Finding]:
         """Every opt-out and blocklist hit in `text` (an empty list when the text is clean)."""
@@ -156,7 +164,7 @@ class Policy:
                     f"'{artist.name}' asked not to have their work imitated by AI image generators "
                     f"(source: {artist.source}, {artist.date}); remove the name from the prompt")))
         for entry in self.blocked:
-            if _contains(norm, normalise(entry.keyword)):
+            if entry.found_in(norm):
                 findings.append(Finding("blocked", entry.keyword, (
                     f"the keyword '{entry.keyword}' is blocked ({entry.reason}); remove it from the prompt")))
         return findings

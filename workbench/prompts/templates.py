@@ -103,6 +103,7 @@ class TemplateExpander:
         is, and a thousand copies of it come out; we say so instead."""
         known = self.wildcards()
         for name in re.findall(r"__([^\s_{}|][^\s{}|]*?)__", template):
+            name = re.sub(r"\(.*\)$", "", name.lstrip("~@!"))  # sampler prefix (__~x__), parameters (__x(a=1)__)
             if not fnmatch.filter(known, name):
                 what = "a wildcard pattern that matches none" if any(c in name for c in "*?[") else "unknown wildcard"
                 raise ValueError(f"{what}: __{name}__; known wildcards: {', '.join(known)}")
