@@ -53,6 +53,12 @@ def _evaluate():
     return evaluate
 
 
+def _umap(**kwargs):
+    from workbench.maps.projection import UMAPProjection
+
+    return UMAPProjection(n_neighbors=3, **kwargs).fit(np.eye(5, 8))
+
+
 def _clip(**kwargs):
     from workbench.embeddings.clip import ClipEmbedder
 
@@ -151,6 +157,8 @@ CASES = [
      r"the probe has no results yet; run it first"),
     ("CLIP given an array instead of a picture", lambda t: _toy_clip().embed_images([np.zeros((64, 64, 3))]),
      TypeError, r"images\[0\] is ndarray; give PIL images: Image.open\(path\)"),
+    ("map spacing given as text", lambda t: _umap(min_dist="0.1x"), ValueError,
+     r"min_dist must be a number between 0 and 1, got '0.1x'"),
     ("CLIP weights without a model", lambda t: _clip(pretrained="x.pt"), ValueError,
      r"pretrained='x.pt' names weights for an open_clip model, but no model"),
     ("CLIP given a missing prompt", lambda t: _toy_clip().embed_texts(["a fox", None]), TypeError,

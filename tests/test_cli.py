@@ -40,6 +40,7 @@ def test_compose_json_is_a_composition(capsys):
     (["toyworld", "train", "--out", "unused", "--first-cycle", "a", "--second-cycle", "b"], "not both"),
     (["toyworld", "sample", "--out", "sheet", "--n", "2"], "--out is the contact sheet to write, a .png file"),
     (["expand", "a {red|blue"], "does not parse at character 3"),
+    (["tags", "export", "--format", "a1111", "--category", "film", "--out", "."], ".: is a directory; check the path"),
 ])
 def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     code, out, err = run(capsys, *argv)

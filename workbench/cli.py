@@ -219,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except user_errors() as err:
         message = str(err) or type(err).__name__
+        if isinstance(err, OSError) and err.strerror and err.filename:  # not "[Errno 21] Is a directory: 'x'"
+            message = f"{err.filename}: {err.strerror.lower()}; check the path"
         print(f"workbench: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

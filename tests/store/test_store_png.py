@@ -221,6 +221,12 @@ def test_long_seeds_from_peers_are_kept_to_the_digit(tmp_path):
     assert (record.request.seed, record.request.steps) == (123456789012345678, 20)
 
 
+def test_a_null_prompt_from_invokeai_is_no_prompt(tmp_path):
+    meta = {**INVOKE_METADATA, "negative_prompt": None}
+    record = read_png_metadata(peer_png(tmp_path / "i.png", {"invokeai_metadata": json.dumps(meta)}))
+    assert record.request.negative_prompt == ""
+
+
 @pytest.mark.parametrize("chunks", [
     {"invokeai_metadata": "null"},
     {"invokeai_metadata": "[1, 2]"},

@@ -25,6 +25,7 @@ The modality gap (CLIP keeps texts and images in two separate cones) is handled 
 from __future__ import annotations
 
 import contextlib
+import numbers
 import warnings
 
 import numpy as np
@@ -232,8 +233,9 @@ class UMAPProjection:
         if self.n_neighbors >= n:
             raise ValueError(f"n_neighbors={self.n_neighbors} is larger than the data: the map has {n} points, so "
                              f"n_neighbors can be at most {n - 1}; lower n_neighbors or add points")
-        if not 0.0 <= float(self.min_dist) <= 1.0:
-            raise ValueError(f"min_dist must be between 0 and 1, got {self.min_dist!r}")
+        if isinstance(self.min_dist, bool) or not isinstance(self.min_dist, numbers.Real) \
+                or not 0.0 <= self.min_dist <= 1.0:
+            raise ValueError(f"min_dist must be a number between 0 and 1, got {self.min_dist!r}")
         if self.n_epochs is not None and (not isinstance(self.n_epochs, (int, np.integer)) or self.n_epochs < 1):
             raise ValueError(f"n_epochs must be a positive whole number (or None for {DEFAULT_EPOCHS}), "
                              f"got {self.n_epochs!r}")

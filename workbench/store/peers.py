@@ -245,8 +245,8 @@ def from_invokeai(meta: dict, size: tuple[int, int], created: str) -> ImageRecor
     return _record(
         "invokeai", f"InvokeAI {version}".strip(), created, model_hash=model_hash,
         extra={"invokeai": {k: v for k, v in meta.items() if k not in mapped}},
-        model=name, prompt=str(meta.get("positive_prompt", "")),
-        negative_prompt=str(meta.get("negative_prompt", "")),
+        model=name, prompt=str(meta.get("positive_prompt") or ""),  # null is no prompt, not the text "None"
+        negative_prompt=str(meta.get("negative_prompt") or ""),
         seed=_int(meta.get("seed"), UNKNOWN_SEED), steps=_int(meta.get("steps")),
         guidance=_float(meta.get("cfg_scale")),
         width=_int(meta.get("width"), size[0]), height=_int(meta.get("height"), size[1]),
