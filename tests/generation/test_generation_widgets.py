@@ -94,3 +94,26 @@ def test_comparison_state_defaults_to_a_category_the_library_has(write):
     """))
     view = ModifierComparison("a cat", values=["calm"], library=library)
     assert view.state.category == "moods" and view.widget.children[1].children[1].value == ("calm",)
+
+
+def test_views_show_inputs_set_in_code_and_seeds_as_typed(tiny_model):
+    """seeds=range(9) once showed 'range(0, 9)', which Generate then wrote back and refused."""
+    from workbench.generation.engine import ImageGenerator
+    from workbench.widgets import ModifierComparison, VariationGrid
+
+    gen = ImageGenerator(tiny_model, progress=False)
+    grid = VariationGrid("a red star", seeds=range(9), steps=2, generator=gen)
+    controls = grid.widget.children[1]
+    assert controls.children[0].value == "0-8"
+    grid.state.seeds, grid.state.steps, grid.state.prompt = [1, 5, 9], 3, "a blue circle"
+    assert (controls.children[0].value, controls.children[1].value) == ("1,5,9", 3)
+    assert "a blue circle" in grid.widget.children[0].value
+    controls.children[3].click()
+    assert not grid.state.error and [r.request.seed for r in grid.state.results] == [1, 5, 9]
+
+    view = ModifierComparison("a cat", "decades", ["1960s"], seeds="0", steps=1, generator=gen)
+    subject, (category, values) = view.widget.children[0], view.widget.children[1].children
+    view.state.subject, view.state.category = "a dog", "film"
+    assert (subject.value, category.value, values.value) == ("a dog", "film", ())
+    category.value = "decades"  # from the view: earlier picks of another category are dropped
+    assert view.state.values == [] and values.options[0][1] == view.state.options()[0][1]

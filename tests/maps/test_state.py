@@ -178,6 +178,10 @@ def test_widget_mirrors_the_state_and_sends_clicks_into_it(points):
     assert m.figure.layout.legend.title.text == "colour: source"
     m.state.centred = True
     assert np.allclose(np.asarray(trace.x), m.state.layout[:, 0])
+    # the controls follow changes made in code, so choosing the old value again is a change
+    assert (m._controls["colour_by"].value, m._controls["centred"].value) == ("source", True)
+    m._controls["centred"].value = False
+    assert m.state.centred is False
 
 
 def _find(widget, css_class):
@@ -188,3 +192,40 @@ def _find(widget, css_class):
         if found is not None:
             return found
     return None
+
+
+def test_one_background_fit_per_setting_and_wait_covers_them_all(points, fake_clip, monkeypatch):
+    """Toggling PCA/UMAP or the centring while a fit runs once started more fits that nothing waited
+    for; one of them could then lay out the map of before an add()."""
+    import threading
+    import time
+
+    import workbench.maps.state as state_module
+
+    fits = []
+
+    class SlowUMAP:
+        def __init__(self, n_components, **kwargs):
+            self.n_components = n_components
+
+        def fit(self, X):
+            fits.append(len(X))
+            time.sleep(0.4)
+            self.embedding_ = np.zeros((len(X), self.n_components))
+            return self
+
+        def add_points(self, X):
+            self.embedding_ = np.vstack([self.embedding_, np.zeros((len(X), self.n_components))])
+            return self.embedding_
+
+    monkeypatch.setattr(state_module, "UMAPProjection", SlowUMAP)
+    state = LatentMapState(points, projection="umap")
+    state.projection = "pca"
+    state.projection = "umap"  # the same setting again while its fit runs
+    state.centred = True
+    state.centred = False
+    assert state.wait(10) and not state.busy
+    assert not [t for t in threading.enumerate() if t.name == "latent-map-umap"]
+    assert fits == [12, 12], "one fit for raw, one for centred"
+    state.add(points_from_images([generated("a green star", s) for s in range(3)], fake_clip))
+    assert state.wait(10) and state.layout.shape[0] == len(state.points)

@@ -58,6 +58,17 @@ def parse_seeds(spec: str | int | Iterable[int]) -> list[int]:
     return seeds
 
 
+def seeds_text(spec) -> str:
+    """Seeds as a person types them: range(9) -> "0-8", [1, 5, 9] -> "1,5,9"; text as it is."""
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, range) and spec.step == 1 and len(spec) > 1:
+        return f"{spec.start}-{spec.stop - 1}"
+    if isinstance(spec, numbers.Integral):
+        return str(int(spec))
+    return ",".join(str(int(s)) for s in spec)
+
+
 def seed_noise(seed: int, shape: tuple[int, ...]):
     """Unit Gaussian noise of `shape` for one image, drawn on the CPU from its own generator."""
     import torch

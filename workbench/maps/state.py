@@ -93,7 +93,7 @@ class LatentMapState:
         self._observers: list[Callable[[LatentMapState], None]] = []
         self._lock = threading.RLock()
         self._layouts: dict[tuple[str, bool], tuple[object, np.ndarray]] = {}  # (projection, centred) -> fit
-        self._job: threading.Thread | None = None
+        self._jobs: dict[tuple[str, bool], threading.Thread] = {}  # background UMAP fits, one per setting
         self.shown, self.layout, self.status, self.error, self.seconds = "pca", None, "", "", {}
         self.focused: PointDetails | None = None  # the clicked point
         self.hovered: PointDetails | None = None
@@ -168,8 +168,12 @@ class LatentMapState:
             self._show("pca")  # keep a map on screen while UMAP is computed
             self.status = "computing the UMAP map… (PCA shown meanwhile)"
             self._changed()
-            self._job = threading.Thread(target=self._compute_umap, args=(key,), name="latent-map-umap", daemon=True)
-            self._job.start()
+            with self._lock:
+                running = self._jobs.get(key)
+                if running is None or not running.is_alive():  # a fit already under way for this setting serves
+                    job = threading.Thread(target=self._compute_umap, args=(key,), name="latent-map-umap", daemon=True)
+                    self._jobs[key] = job
+                    job.start()
         else:
             self._compute_umap(key)
 
@@ -189,7 +193,8 @@ class LatentMapState:
         self._changed()
 
     def _compute_umap(self, key: tuple[str, bool]) -> None:
-        n = len(self.points)
+        points = self.points
+        n = len(points)
         try:
             if n < 3:
                 raise ValueError(f"UMAP needs at least 3 points, the map has {n}; PCA is shown instead")
@@ -197,6 +202,8 @@ class LatentMapState:
             umap = UMAPProjection(self.n_components, n_neighbors=min(self.n_neighbors, n - 1), min_dist=self.min_dist,
                                   reproducible=self.reproducible).fit(self.vectors(key[1]))
             with self._lock:
+                if self.points is not points:  # points were added meanwhile: this layout is for the old map
+                    return
                 self._layouts[key] = (umap, umap.embedding_)
                 self.seconds[key] = time.perf_counter() - start
         except Exception as err:  # noqa: BLE001 - shown in the view; the PCA map stays on screen
@@ -209,16 +216,15 @@ class LatentMapState:
             self._show("umap")
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a background UMAP is done (True), or `timeout` seconds passed (False)."""
-        job = self._job
-        if job is not None:
-            job.join(timeout)
-            return not job.is_alive()
-        return True
+        """Block until every background UMAP is done (True), or `timeout` seconds passed (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for job in list(self._jobs.values()):
+            job.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not self.busy
 
     @property
     def busy(self) -> bool:
-        return self._job is not None and self._job.is_alive()
+        return any(job.is_alive() for job in list(self._jobs.values()))
 
     # --- adding points -----------------------------------------------------------------------------
     def add(self, new: MapPoints) -> None:

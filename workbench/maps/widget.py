@@ -50,6 +50,7 @@ class LatentMap(LazyView):
         self._figure = None
         self._shown_legend: tuple = (None, None)
         self._shown_layout = self._shown_panel = None
+        self._controls: dict = {}
         self._shown_selection: list[str] = []
 
     @classmethod
@@ -81,9 +82,10 @@ class LatentMap(LazyView):
         colour = w.Dropdown(options=list(state.colour_fields), value=state.colour_by, description="Colour by")
         centred = w.Checkbox(value=state.centred, description="centre modalities (close the modality gap)",
                              indent=False)
-        projection.observe(lambda c: setattr(state, "projection", c["new"]), names="value")
-        colour.observe(lambda c: setattr(state, "colour_by", c["new"]), names="value")
-        centred.observe(lambda c: setattr(state, "centred", c["new"]), names="value")
+        self._controls = {"projection": projection, "colour_by": colour, "centred": centred}
+        for name, control in self._controls.items():  # the view writes into the state only what changed
+            control.observe(lambda c, name=name: c["new"] != getattr(state, name) and setattr(state, name, c["new"]),
+                            names="value")
         self._status = w.HTML()
         self._status.add_class("wb-map-status")
         self._gap = w.HTML(f"<small>{_escape(state.gap_text())}</small>")
@@ -113,6 +115,9 @@ class LatentMap(LazyView):
             return
         if (self._shown_layout is not state.layout) or self._shown_legend[0] != state.colour_by:
             self._render_map()
+        for name, control in self._controls.items():  # set from code (state.centred = True): show it
+            if control.value != getattr(state, name):
+                control.value = getattr(state, name)
         badge = "⏳ " if state.busy else ("⚠️ " if state.error else "")
         self._status.value = f"<small>{badge}{_escape(state.status)}</small>"
         if state.panel is not self._shown_panel:

@@ -46,9 +46,20 @@ def _defaults(model, generator):
 
 
 class _Observable:
+    """Observers hear of every run and progress step, and of every input set from code, so a view
+    shows what Generate will use."""
+
+    INPUTS = frozenset({"prompt", "subject", "seeds", "steps", "guidance", "category", "values"})
+
     def __init__(self):
         self._observers: list[Callable] = []
         self.done, self.total, self.error = 0, 0, ""
+
+    def __setattr__(self, name, value):
+        changed = name in self.INPUTS and name in self.__dict__ and self.__dict__[name] != value
+        super().__setattr__(name, value)
+        if changed:
+            self._changed()
 
     def observe(self, callback: Callable) -> None:
         self._observers.append(callback)

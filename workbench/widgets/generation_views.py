@@ -12,6 +12,7 @@ import io
 
 import ipywidgets as w
 
+from workbench.generation.seeds import seeds_text
 from workbench.widgets.generation_state import ModifierComparisonState, VariationGridState
 from workbench.widgets.view import LazyView
 
@@ -37,7 +38,7 @@ class _View(LazyView):
         steps = w.BoundedIntText(value=state.steps, min=1, max=1000, description="Steps", layout=w.Layout(width="150px"))
         guidance = w.BoundedFloatText(value=state.guidance, min=0, max=50, step=0.5, description="Guidance",
                                       layout=w.Layout(width="170px"))
-        seeds = w.Text(value=str(state.seeds), description="Seeds", layout=w.Layout(width="180px"))
+        seeds = w.Text(value=seeds_text(state.seeds), description="Seeds", layout=w.Layout(width="180px"))
         button = w.Button(description="Generate", button_style="primary", icon="play")
         progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="200px"))
         message = w.HTML()
@@ -54,6 +55,9 @@ class _View(LazyView):
         def on_change(s):
             progress.max, progress.value = max(1, s.total), s.done
             message.value = f"<span style='color:#c62828'>{html.escape(s.error)}</span>" if s.error else ""
+            for box, value in ((seeds, seeds_text(s.seeds)), (steps, s.steps), (guidance, s.guidance)):
+                if box.value != value:  # set from code: show it, or Generate would write the old value back
+                    box.value = value
 
         button.on_click(on_click)
         state.observe(on_change)
@@ -98,6 +102,7 @@ class VariationGrid(_View):
 
         state.observe(show_cells)
         state.observe(show_detail)
+        state.observe(lambda s: setattr(prompt, "value", self._prompt_html()))  # a prompt set from code
         show_cells(state)
         box = w.VBox([prompt, controls, message, cells, detail])
         box.add_class("wb-variation-grid")
@@ -121,10 +126,23 @@ class ModifierComparison(_View):
                                   layout=w.Layout(width="60%"))
 
         def on_category(change):
-            state.category = change["new"]
-            values.options = state.options()
+            if change["new"] != state.category:
+                state.values = []  # the picks of another category do not carry over
+                state.category = change["new"]
+
+        def follow(s):  # inputs set from code show here, or Generate would write the old ones back
+            if subject.value != s.subject:
+                subject.value = s.subject
+            if category.value != s.category:
+                category.value = s.category
+            if list(values.options) != s.options():
+                values.options = s.options()
+            picked = tuple(v for v in s.values if v in {i for _, i in s.options()})
+            if values.value != picked:
+                values.value = picked
 
         category.observe(on_category, names="value")
+        state.observe(follow)
 
         def read_inputs():
             state.subject, state.values = subject.value, list(values.value)
