@@ -29,7 +29,7 @@ torch.set_num_threads({threads})
 sys.path.insert(0, {here!r})
 from bench_generation import bare_call
 from workbench.generation.loading import load_model
-pipe = load_model(None).pipeline
+pipe = load_model(None, batch_invariant=False).pipeline  # bare: diffusers' own layers, as measured
 size = pipe.unet.config.sample_size * pipe.vae_scale_factor
 call = lambda: bare_call(pipe, 25, 7.5, size)
 call()  # warm-up
