@@ -47,6 +47,13 @@ def _world_sampler():
     return WorldSampler()
 
 
+@functools.cache
+def _oracle():
+    from workbench.toyworld.oracle import Oracle
+
+    return Oracle()
+
+
 def _evaluate():
     from workbench.toyworld.evaluate import evaluate
 
@@ -173,6 +180,10 @@ CASES = [
      ValueError, r"read expects one RGB picture \(H, W, 3\), got shape \(64, 64\); convert PIL images"),
     ("render-engine reader given pictures in [0, 1]", lambda t: _render_reader().read(np.zeros((64, 64, 3))),
      TypeError, r"reads uint8 pictures \(0-255\), got float64; convert pipeline output in \[0, 1\] with"),
+    ("world oracle given a picture of another size", lambda t: _oracle().read(np.zeros((128, 128, 3), np.uint8)),
+     ValueError, r"Oracle.read reads the world's 64x64 pictures, got 128x128; resize with im.resize\(\(64, 64\)\)"),
+    ("world oracle given pictures in [0, 1]", lambda t: _oracle().read(np.zeros((64, 64, 3))), TypeError,
+     r"Oracle.read reads uint8 pictures \(0-255\), got float64"),
     ("toy-world evaluation with a negative prompt seed", lambda t: _evaluate()(prompt_seed=-1), ValueError,
      r"--prompt-seed must be 0 or more, got -1"),
     ("toy-world evaluation without render scenes", lambda t: _evaluate()(render_scenes=0), ValueError,

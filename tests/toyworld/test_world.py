@@ -233,6 +233,12 @@ def _broken(tmp_path, old, new):
     ('ref: "render_engines:octane-render"', 'ref: "Octane Render"', "not 'category:tag-id'"),
     ("effect: octane,", "effect: shiny,", "unknown effect 'shiny'"),
     ("rgb: [220, 30, 30]", "rgb: [220, 30]", "needs rgb: [r, g, b]"),
+    # a bare string would be read letter by letter: "a" in any prompt then named octane
+    ("aliases: [octane],", "aliases: octane,", "'aliases' must be a list of phrases"),
+    ("{blue: 0.8, red: 0.2}", "{blue: 0.8, red: 0.2, blue: 0.1}", "duplicate key 'blue'"),
+    ("{small: [small, little], large: [large, big]}", "{small: [small, little], big: [large, big]}",
+     "captions.sizes needs small: [...] and large: [...]"),
+    ('    - "a {size}{shape} in {colour}"', '    - "a {size}{shap} in {colour}"', "unknown slot(s) ['shap']"),
 ])
 def test_vocabulary_errors_name_file_line_and_problem(tmp_path, old, new, message):
     path, line = _broken(tmp_path, old, new)

@@ -165,8 +165,23 @@ class Oracle:
     def foreground(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the background's RGB, the foreground mask) of an (H, W, 3) image, against the plain
         backgrounds: for readers of what modifiers draw on the object, not on the background."""
-        found, fg, _ = self._foreground(np.asarray(image, np.float32), self._plain)
+        found, fg, _ = self._foreground(self._checked(image, "foreground", uint8=False).astype(np.float32), self._plain)
         return self._bg[found], fg
+
+    def _checked(self, image, what: str, uint8: bool = True) -> np.ndarray:
+        """The image as the world draws it, uint8 (size, size, 3), or a clear error: other sizes
+        and floats in [0, 1] would be misread, not refused, against the world's references."""
+        img, n = np.asarray(image), self._world.config.size
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"Oracle.{what} expects an (H, W, 3) RGB array, got shape {img.shape}; "
+                             "convert PIL images with np.asarray(im.convert('RGB'))")
+        if uint8 and img.dtype != np.uint8:
+            raise TypeError(f"Oracle.{what} reads uint8 pictures (0-255), got {img.dtype}; convert pipeline "
+                            "output in [0, 1] with (x * 255).round().astype(np.uint8)")
+        if img.shape[:2] != (n, n):
+            raise ValueError(f"Oracle.{what} reads the world's {n}x{n} pictures, got {img.shape[1]}x{img.shape[0]}; "
+                             f"resize with im.resize(({n}, {n}))")
+        return img
 
     def _foreground(self, img, reference):
         """(background index, foreground mask, smoothed image) of a float (H, W, 3) image."""
@@ -209,10 +224,7 @@ class Oracle:
         """Background, colour and shape of a uint8 (H, W, 3) toy-world image. Pass the
         prompt's `modifiers` (tag refs) to compare against backgrounds and colours painted
         with them, rather than plain ones."""
-        img = np.asarray(image)
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"Oracle.read expects an (H, W, 3) RGB array, got shape {img.shape}; "
-                             "convert PIL images with np.asarray(im.convert('RGB'))")
+        img = self._checked(image, "read")
         reference = self._reference(modifiers)
         b, fg, smooth = self._foreground(img.astype(np.float32), reference)
         sized = ((touches, int(part.sum()), part) for touches, part in connected_parts(fg))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,9 +96,40 @@ class _Checker:
                                         f"integers 0-255, got {item.get('rgb')!r}")
             if item["name"] in [o["name"] for o in out]:
                 self.fail([section, i], f"duplicate name '{item['name']}' in '{section}'")
-            item = dict(item, words=tuple(str(w) for w in item.get("words") or [item["name"]]))
+            item = dict(item, words=self.strings(item.get("words") or [item["name"]], [section, i, "words"]))
             out.append(item)
         return out
+
+    def strings(self, value, path, what="words") -> tuple[str, ...]:
+        """A list of strings; a bare string would be read letter by letter ("octane" -> o, c, t, ...)."""
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.fail(path, f"'{path[-1]}' must be a list of {what}, e.g. [teal, sea green]; got {value!r}")
+        return tuple(value)
+
+    def duplicate_keys(self) -> None:
+        """YAML keeps the last of two equal keys silently (a second `roles:` would replace the roles)."""
+        todo = [self.root]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, yaml.MappingNode):
+                seen = {}
+                for key, value in node.value:
+                    if isinstance(key, yaml.ScalarNode) and key.value in seen:
+                        raise VocabularyError(f"{self.source}:{key.start_mark.line + 1}: duplicate key "
+                                              f"'{key.value}' (first on line {seen[key.value]}); keep one")
+                    seen[key.value] = key.start_mark.line + 1
+                    todo.append(value)
+            elif isinstance(node, yaml.SequenceNode):
+                todo.extend(node.value)
+
+
+# The slots each caption section may use ({size} etc.), as world.py fills them
+CAPTION_SLOTS = {
+    "object": {"size", "colour", "shape"}, "bare_object": {"size", "colour", "shape"},
+    "role_subject": {"adjective", "role", "colour"}, "role_subject_coloured": {"adjective", "role", "colour"},
+    "role": {"lead", "background", "subject"}, "single": {"lead", "background", "object", "bare_object"},
+    "pair": {"lead", "background", "left", "right"}, "leads": set(),
+}
 
 
 @dataclass(frozen=True)
@@ -122,11 +154,15 @@ class Vocabulary:
             text, source = Path(path).read_text(encoding="utf-8"), str(path)
         try:
             data = yaml.safe_load(text)
+            checker = _Checker(source, text)
         except yaml.YAMLError as e:
-            raise VocabularyError(f"{source}: not valid YAML ({e}); fix the syntax") from None
+            mark = getattr(e, "problem_mark", None)
+            where = f"{source}:{mark.line + 1}" if mark else source
+            raise VocabularyError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e}); fix the syntax") from None
         if not isinstance(data, dict):
             raise VocabularyError(f"{source}:1: expected a mapping with shapes, colours, ...")
-        return cls._from_data(data, _Checker(source, text))
+        checker.duplicate_keys()
+        return cls._from_data(data, checker)
 
     @classmethod
     def _from_data(cls, data, chk):
@@ -151,13 +187,14 @@ class Vocabulary:
             if d.get("effect") not in effects.EFFECTS:
                 chk.fail(["modifiers", i], f"modifier '{ref}' has unknown effect "
                                            f"{d.get('effect')!r}; use one of {sorted(effects.EFFECTS)}")
-            if not str(d.get("phrase") or "").strip():
-                chk.fail(["modifiers", i], f"modifier '{ref}' needs a 'phrase' (its prompt fragment)")
+            if not isinstance(d.get("phrase"), str) or not d["phrase"].strip():
+                chk.fail(["modifiers", i], f"modifier '{ref}' needs a 'phrase' (its prompt fragment, as text)")
             for flag in ("changes_colour", "changes_background"):
                 if not isinstance(d.get(flag), bool):
                     chk.fail(["modifiers", i], f"modifier '{ref}' needs {flag}: true or false")
-            modifiers.append(Modifier(ref, str(d["phrase"]), d["effect"], d["changes_colour"],
-                                      d["changes_background"], tuple(map(str, d.get("aliases") or ()))))
+            aliases = chk.strings(d["aliases"], ["modifiers", i, "aliases"], "phrases") if "aliases" in d else ()
+            modifiers.append(Modifier(ref, d["phrase"], d["effect"], d["changes_colour"], d["changes_background"],
+                                      aliases))
         if not modifiers or len({m.ref for m in modifiers}) != len(modifiers):
             chk.fail(["modifiers"], "'modifiers' must be a non-empty list with unique refs")
         # 3. roles: known shape, rates over known colours summing to 1
@@ -188,6 +225,22 @@ class Vocabulary:
         for key in need:
             if not isinstance(caps, dict) or not caps.get(key):
                 chk.fail(["captions"], f"captions.{key} is missing or empty")
+        if not isinstance(caps["sizes"], dict) or not all(
+                isinstance(caps["sizes"].get(k), list) and caps["sizes"][k] for k in ("small", "large")):
+            chk.fail(["captions", "sizes"], "captions.sizes needs small: [...] and large: [...] word lists")
+        if not isinstance(caps["modifier_wordings"], dict):
+            chk.fail(["captions", "modifier_wordings"], "captions.modifier_wordings must map each modifier "
+                                                        "category to a list of wordings")
+        for key, allowed in CAPTION_SLOTS.items():
+            forms = caps[key] if isinstance(caps[key], list) else [caps[key]]
+            for j, form in enumerate(forms):
+                try:
+                    slots = {name for _, name, _, _ in string.Formatter().parse(str(form)) if name is not None}
+                except ValueError:  # an unmatched { or }
+                    slots = {"(unmatched brace)"}
+                if not isinstance(form, str) or not slots <= allowed:
+                    chk.fail(["captions", key, j], f"captions.{key} wording {form!r} uses unknown slot(s) "
+                             f"{sorted(slots - allowed)}; it may use {sorted(allowed) or 'none'}")
         for m in modifiers:
             forms = caps["modifier_wordings"].get(m.category)
             if not forms or any("{fragment}" not in f for f in forms):
@@ -195,7 +248,8 @@ class Vocabulary:
                          "must list wordings that each contain {fragment}")
         return cls(tuple(colours), tuple(s for s in shapes if not s.role_only),
                    tuple(s for s in shapes if s.role_only), tuple(backgrounds), tuple(modifiers),
-                   tuple(roles), tuple(map(str, data.get("adjectives") or ())), caps, chk.source)
+                   tuple(roles), chk.strings(data.get("adjectives", []), ["adjectives"], "adjectives"), caps,
+                   chk.source)
 
     # lookups by name
     def colour(self, name): return _find(self.colours + self.backgrounds, name, "colour")
