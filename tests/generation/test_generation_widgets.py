@@ -117,3 +117,35 @@ def test_views_show_inputs_set_in_code_and_seeds_as_typed(tiny_model):
     assert (subject.value, category.value, values.value) == ("a dog", "film", ())
     category.value = "decades"  # from the view: earlier picks of another category are dropped
     assert view.state.values == [] and values.options[0][1] == view.state.options()[0][1]
+
+
+def test_generate_runs_what_was_typed_and_typing_survives_other_updates(tiny_model, monkeypatch):
+    """Writing seeds into the state notifies the view; it once reset the typed subject and picks
+    before they were read, so Generate ran the old ones."""
+    import numpy as np
+
+    from workbench.generation.engine import ImageGenerator
+    from workbench.widgets import ModifierComparison, VariationGrid
+    from workbench.widgets.generation_state import ModifierComparisonState
+
+    gen = ImageGenerator(tiny_model, progress=False)
+    ran = []
+    monkeypatch.setattr(ModifierComparisonState, "run", lambda s: ran.append((s.subject, s.values, s.steps, s.seeds)))
+    view = ModifierComparison("a cat", "decades", ["1960s"], seeds=range(4), steps=1, generator=gen)
+    subject, (category, values) = view.widget.children[0], view.widget.children[1].children
+    subject.value, values.value = "a dog", ("1910s",)
+    steps = view.widget.children[2].children[1]
+    steps.value = 3
+    view.widget.children[2].children[3].click()
+    assert ran == [("a dog", ["1910s"], 3, "0-3")]
+    subject.value = "a horse"
+    category.value = "film"  # switching category keeps the typed subject
+    assert subject.value == "a horse" and values.value == ()
+
+    grid = VariationGrid("a red star", seeds=np.arange(3), steps=2, generator=gen)
+    controls = grid.widget.children[1]
+    controls.children[0].value, controls.children[1].value = "5-7", 30
+    grid.state._changed()  # any notification (a progress step, a click on a cell) keeps what was typed
+    assert (controls.children[0].value, controls.children[1].value) == ("5-7", 30)
+    grid.state.seeds = np.arange(6)  # numpy seeds set in code: shown, no error
+    assert controls.children[0].value == "0,1,2,3,4,5"

@@ -239,6 +239,8 @@ def _broken(tmp_path, old, new):
     ("{small: [small, little], large: [large, big]}", "{small: [small, little], big: [large, big]}",
      "captions.sizes needs small: [...] and large: [...]"),
     ('    - "a {size}{shape} in {colour}"', '    - "a {size}{shap} in {colour}"', "unknown slot(s) ['shap']"),
+    ('  bare_object: ["{size}{colour} {shape}"]', '  bare_object: "{size}{colour} {shape}"',
+     "captions.bare_object must be a list of wordings"),
 ])
 def test_vocabulary_errors_name_file_line_and_problem(tmp_path, old, new, message):
     path, line = _broken(tmp_path, old, new)
@@ -246,6 +248,16 @@ def test_vocabulary_errors_name_file_line_and_problem(tmp_path, old, new, messag
         Vocabulary.load(path)
     assert str(path) in str(err.value) and message in str(err.value)
     assert f":{line}:" in str(err.value)
+
+
+def test_empty_optional_lists_mean_none(tmp_path):
+    """`adjectives:` left empty is YAML's null: no adjectives, as before, not an error."""
+    text = SHIPPED.read_text()
+    start = text.index("adjectives:")
+    end = text.index("\n", start)
+    path = tmp_path / "vocab.yaml"
+    path.write_text(text[:start] + "adjectives:" + text[end:])
+    assert Vocabulary.load(path).adjectives == ()
 
 
 def test_shipped_vocabulary(world):

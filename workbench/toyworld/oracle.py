@@ -165,17 +165,17 @@ class Oracle:
     def foreground(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the background's RGB, the foreground mask) of an (H, W, 3) image, against the plain
         backgrounds: for readers of what modifiers draw on the object, not on the background."""
-        found, fg, _ = self._foreground(self._checked(image, "foreground", uint8=False).astype(np.float32), self._plain)
+        found, fg, _ = self._foreground(self._checked(image, "foreground").astype(np.float32), self._plain)
         return self._bg[found], fg
 
-    def _checked(self, image, what: str, uint8: bool = True) -> np.ndarray:
+    def _checked(self, image, what: str) -> np.ndarray:
         """The image as the world draws it, uint8 (size, size, 3), or a clear error: other sizes
         and floats in [0, 1] would be misread, not refused, against the world's references."""
         img, n = np.asarray(image), self._world.config.size
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"Oracle.{what} expects an (H, W, 3) RGB array, got shape {img.shape}; "
                              "convert PIL images with np.asarray(im.convert('RGB'))")
-        if uint8 and img.dtype != np.uint8:
+        if img.dtype != np.uint8:
             raise TypeError(f"Oracle.{what} reads uint8 pictures (0-255), got {img.dtype}; convert pipeline "
                             "output in [0, 1] with (x * 255).round().astype(np.uint8)")
         if img.shape[:2] != (n, n):

@@ -58,8 +58,8 @@ def _shrink(mask: np.ndarray, k: int) -> np.ndarray:
 def features(oracle: Oracle, image: np.ndarray) -> np.ndarray | None:
     """The engines' marks in a uint8 (H, W, 3) picture; None when no object is found.
     Luminances are in units of 255."""
+    bg, fg = oracle.foreground(image)
     img = np.asarray(image).astype(np.float32)
-    bg, fg = oracle.foreground(img)
     # how much darker than the background each pixel is, where its colour is the background's
     scale = img @ bg / max(float(bg @ bg), 1.0)
     bg_like = np.linalg.norm(img - scale[..., None] * bg, axis=-1) < 24

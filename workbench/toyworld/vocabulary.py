@@ -192,7 +192,7 @@ class Vocabulary:
             for flag in ("changes_colour", "changes_background"):
                 if not isinstance(d.get(flag), bool):
                     chk.fail(["modifiers", i], f"modifier '{ref}' needs {flag}: true or false")
-            aliases = chk.strings(d["aliases"], ["modifiers", i, "aliases"], "phrases") if "aliases" in d else ()
+            aliases = chk.strings(d.get("aliases") or [], ["modifiers", i, "aliases"], "phrases")
             modifiers.append(Modifier(ref, d["phrase"], d["effect"], d["changes_colour"], d["changes_background"],
                                       aliases))
         if not modifiers or len({m.ref for m in modifiers}) != len(modifiers):
@@ -232,13 +232,17 @@ class Vocabulary:
             chk.fail(["captions", "modifier_wordings"], "captions.modifier_wordings must map each modifier "
                                                         "category to a list of wordings")
         for key, allowed in CAPTION_SLOTS.items():
-            forms = caps[key] if isinstance(caps[key], list) else [caps[key]]
+            forms = caps[key]
+            if not isinstance(forms, list):  # one string would be drawn from letter by letter
+                chk.fail(["captions", key], f"captions.{key} must be a list of wordings (lines starting with '- ')")
             for j, form in enumerate(forms):
+                if not isinstance(form, str):
+                    chk.fail(["captions", key, j], f"captions.{key} wording {form!r} must be text; quote it")
                 try:
                     slots = {name for _, name, _, _ in string.Formatter().parse(str(form)) if name is not None}
                 except ValueError:  # an unmatched { or }
                     slots = {"(unmatched brace)"}
-                if not isinstance(form, str) or not slots <= allowed:
+                if not slots <= allowed:
                     chk.fail(["captions", key, j], f"captions.{key} wording {form!r} uses unknown slot(s) "
                              f"{sorted(slots - allowed)}; it may use {sorted(allowed) or 'none'}")
         for m in modifiers:
@@ -248,7 +252,7 @@ class Vocabulary:
                          "must list wordings that each contain {fragment}")
         return cls(tuple(colours), tuple(s for s in shapes if not s.role_only),
                    tuple(s for s in shapes if s.role_only), tuple(backgrounds), tuple(modifiers),
-                   tuple(roles), chk.strings(data.get("adjectives", []), ["adjectives"], "adjectives"), caps,
+                   tuple(roles), chk.strings(data.get("adjectives") or [], ["adjectives"], "adjectives"), caps,
                    chk.source)
 
     # lookups by name

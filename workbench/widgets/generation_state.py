@@ -45,6 +45,17 @@ def _defaults(model, generator):
     return defaults_for(generator.model if generator is not None else model)
 
 
+def same(a, b) -> bool:
+    """a == b, also for numpy arrays (False when they differ in any way)."""
+    try:
+        return bool(a == b)
+    except ValueError:  # numpy arrays of seeds compare element by element
+        try:
+            return list(a) == list(b)
+        except TypeError:
+            return False
+
+
 class _Observable:
     """Observers hear of every run and progress step, and of every input set from code, so a view
     shows what Generate will use."""
@@ -56,7 +67,7 @@ class _Observable:
         self.done, self.total, self.error = 0, 0, ""
 
     def __setattr__(self, name, value):
-        changed = name in self.INPUTS and name in self.__dict__ and self.__dict__[name] != value
+        changed = name in self.INPUTS and name in self.__dict__ and not same(self.__dict__[name], value)
         super().__setattr__(name, value)
         if changed:
             self._changed()

@@ -13,7 +13,7 @@ import io
 import ipywidgets as w
 
 from workbench.generation.seeds import seeds_text
-from workbench.widgets.generation_state import ModifierComparisonState, VariationGridState
+from workbench.widgets.generation_state import ModifierComparisonState, VariationGridState, same
 from workbench.widgets.view import LazyView
 
 
@@ -33,7 +33,24 @@ class _View(LazyView):
     def __init__(self, *args, **kwargs):
         self.state = self.state_class(*args, **kwargs)
 
+    def _follower(self, boxes: dict, show: dict | None = None):
+        """An observer that shows an input in its box when the state's value changed since it was
+        last shown (set from code), and never otherwise, so typing not yet run is kept."""
+        shown: dict = {}
+        show = show or {}
+
+        def follow(s):
+            for name, box in boxes.items():
+                value = getattr(s, name)
+                if name not in shown or not same(shown[name], value):
+                    shown[name] = value
+                    box.value = show.get(name, lambda v: v)(value)
+
+        follow(self.state)
+        return follow
+
     def _controls(self, extra):
+        """Seeds, steps, guidance, Generate and progress; `extra()` reads the view's other inputs."""
         state = self.state
         steps = w.BoundedIntText(value=state.steps, min=1, max=1000, description="Steps", layout=w.Layout(width="150px"))
         guidance = w.BoundedFloatText(value=state.guidance, min=0, max=50, step=0.5, description="Guidance",
@@ -44,20 +61,21 @@ class _View(LazyView):
         message = w.HTML()
 
         def on_click(_):
-            state.steps, state.guidance, state.seeds = steps.value, guidance.value, seeds.value
-            extra()
+            inputs = {"steps": steps.value, "guidance": guidance.value, "seeds": seeds.value, **extra()}
+            for name, value in inputs.items():  # every box read before any is written: setting one notifies
+                setattr(state, name, value)
             button.disabled = True
             try:
                 state.run()
             finally:
                 button.disabled = False
 
+        follow = self._follower({"seeds": seeds, "steps": steps, "guidance": guidance}, {"seeds": seeds_text})
+
         def on_change(s):
             progress.max, progress.value = max(1, s.total), s.done
             message.value = f"<span style='color:#c62828'>{html.escape(s.error)}</span>" if s.error else ""
-            for box, value in ((seeds, seeds_text(s.seeds)), (steps, s.steps), (guidance, s.guidance)):
-                if box.value != value:  # set from code: show it, or Generate would write the old value back
-                    box.value = value
+            follow(s)  # inputs set from code show, or Generate would write the old ones back
 
         button.on_click(on_click)
         state.observe(on_change)
@@ -72,7 +90,7 @@ class VariationGrid(_View):
     def _build(self):
         state = self.state
         prompt = w.HTML(self._prompt_html())
-        controls, message = self._controls(lambda: None)
+        controls, message = self._controls(dict)
         cells = w.GridBox(layout=w.Layout(grid_template_columns="repeat(3, 180px)", grid_gap="6px"))
         detail = w.VBox()
         detail.add_class("wb-grid-detail")
@@ -130,24 +148,19 @@ class ModifierComparison(_View):
                 state.values = []  # the picks of another category do not carry over
                 state.category = change["new"]
 
-        def follow(s):  # inputs set from code show here, or Generate would write the old ones back
-            if subject.value != s.subject:
-                subject.value = s.subject
-            if category.value != s.category:
-                category.value = s.category
-            if list(values.options) != s.options():
+        shown_picks = [(state.category, tuple(state.values))]
+
+        def follow_picks(s):  # the category or picks changed in the state: new options, and the picks
+            if (s.category, tuple(s.values)) != shown_picks[0]:
+                shown_picks[0] = (s.category, tuple(s.values))
                 values.options = s.options()
-            picked = tuple(v for v in s.values if v in {i for _, i in s.options()})
-            if values.value != picked:
-                values.value = picked
+                values.value = tuple(v for v in s.values if v in {i for _, i in s.options()})
 
         category.observe(on_category, names="value")
-        state.observe(follow)
+        state.observe(self._follower({"subject": subject, "category": category}))
+        state.observe(follow_picks)
 
-        def read_inputs():
-            state.subject, state.values = subject.value, list(values.value)
-
-        controls, message = self._controls(read_inputs)
+        controls, message = self._controls(lambda: {"subject": subject.value, "values": list(values.value)})
         picture = w.Image(format="png")
         picture.add_class("wb-comparison-image")
         def show(s):
