@@ -36,6 +36,11 @@ def _fit(draw, text: str, font, width: int) -> str:
     return text + "…"
 
 
+def with_blanks(images: Sequence[Image.Image], cells: int) -> list[Image.Image]:
+    """`images` followed by white cells up to `cells`: a last row that is not full is left blank."""
+    return [*images, *[Image.new("RGB", images[0].size, "white")] * (cells - len(images))]
+
+
 def grid_image(images: Sequence[Image.Image], rows: int, cols: int, row_titles: Sequence[str] = (),
                col_titles: Sequence[str] = (), title: str = "", cell: int | None = None) -> Image.Image:
     """Lay out images row by row with optional row/column titles and a title line."""
@@ -81,8 +86,7 @@ class Grid:
 
     def image(self, cell: int | None = None) -> Image.Image:
         """The grid as one picture; a last row that is not full is left blank."""
-        images = [r.image for r in self.results]
-        images += [Image.new("RGB", images[0].size, "white")] * (self.rows * self.cols - len(images))
+        images = with_blanks([r.image for r in self.results], self.rows * self.cols)
         return grid_image(images, self.rows, self.cols, self.row_titles, self.col_titles, self.title, cell)
 
     def row(self, r: int) -> list:

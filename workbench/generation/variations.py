@@ -22,13 +22,13 @@ class Reranked:
     prompt: str
 
     def image(self) -> Image.Image:
-        from workbench.generation.grids import grid_image
+        from workbench.generation.grids import grid_image, with_blanks
 
         everything = self.kept + self.rejected
         cols = min(8, len(everything))
         rows = -(-len(everything) // cols)
-        pad = [Image.new("RGB", everything[0][0].image.size, "white")] * (rows * cols - len(everything))
-        imgs = [self._marked(g.image, s, i < len(self.kept)) for i, (g, s) in enumerate(everything)] + pad
+        imgs = with_blanks([self._marked(g.image, s, i < len(self.kept)) for i, (g, s) in enumerate(everything)],
+                           rows * cols)
         return grid_image(imgs, rows, cols, title=f"kept {len(self.kept)} of {len(everything)} by CLIP score: "
                                                   f"{self.prompt}", cell=160)
 

@@ -51,7 +51,7 @@ def cmd_evaluate(args) -> int:
 def cmd_sample(args) -> int:
     from PIL import Image
 
-    from workbench.generation.grids import grid_image
+    from workbench.generation.grids import grid_image, with_blanks
     from workbench.toyworld.world import ToyWorld
 
     if not args.out.lower().endswith(".png"):
@@ -59,7 +59,7 @@ def cmd_sample(args) -> int:
     images, captions, _ = ToyWorld().batch(args.seed, args.n)
     cols = 8
     rows = -(-args.n // cols)
-    tiles = [Image.fromarray(i) for i in images] + [Image.new("RGB", (64, 64), "white")] * (rows * cols - args.n)
+    tiles = with_blanks([Image.fromarray(i) for i in images], rows * cols)
     grid_image(tiles, rows, cols, title="toy world samples").save(args.out)
     Path(args.out).with_suffix(".txt").write_text("\n".join(captions) + "\n", encoding="utf-8")
     print(f"{args.n} samples: {args.out} (captions beside it)")
