@@ -82,6 +82,11 @@ def read_text(path: str | Path) -> str:
         raise DataFileError(path, line, "file is not UTF-8 text; re-save it with UTF-8 encoding") from None
 
 
+def yaml_files(folder: Path) -> list[Path]:
+    """The data files directly inside `folder`: `*.yaml`, then `*.yml` (both spellings are common)."""
+    return sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+
+
 def load_yaml(path: str | Path) -> tuple[Entry, yaml.SafeLoader]:
     """Parse a YAML file whose top level is a mapping; returns it as an Entry and the loader."""
     text = read_text(path)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.datafile import DataFileError, entry_list, load_yaml, plain
+from workbench.datafile import DataFileError, entry_list, load_yaml, plain, yaml_files
 
 SLOT = "{prompt}"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -162,7 +162,7 @@ class TagLibrary:
         """Add a tag file, or every `*.yaml` directly inside a folder (sub-folders such as policy/ are not tags)."""
         path = Path(path)
         if path.is_dir():
-            files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+            files = yaml_files(path)
             if not files:
                 raise DataFileError(path, None, "no *.yaml tag files in this folder")
         elif path.exists():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from workbench.datafile import DataFileError, entry_list, load_yaml, plain
+from workbench.datafile import DataFileError, entry_list, load_yaml, plain, yaml_files
 from workbench.prompts.library import shipped_tags_dir
 
 Mode = Literal["refuse", "warn"]
@@ -127,7 +127,7 @@ class Policy:
         path = Path(path)
         files = [path]
         if path.is_dir():  # a folder with no lists would otherwise leave its artists unprotected, silently
-            files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+            files = yaml_files(path)
             if not files:
                 raise DataFileError(path, None, "no *.yaml or *.yml policy lists in this folder; check the path")
         for file in files:
