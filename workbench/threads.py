@@ -26,6 +26,7 @@ and a script make the same image; other core counts and other CPUs are not promi
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from contextlib import contextmanager
@@ -50,17 +51,43 @@ def default_threads(device="cpu") -> int | None:
     setting alone (always on a GPU)."""
     if str(device) != "cpu":  # str: a torch.device never equals the string "cpu"
         return None
-    value = os.environ.get(ENV, "").strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"{ENV}={value!r} must be a whole number of threads, 1 or more "
-                             f"(unset it to let the workbench choose)")
-        return int(value)
+    chosen = _chosen_threads()
+    if chosen is not None:
+        return chosen
     if os.environ.get("OMP_NUM_THREADS") or not in_jupyter_kernel():
         return None
     import torch
 
     return max(1, torch.get_num_threads() - 1)
+
+
+def _chosen_threads() -> int | None:
+    """`WORKBENCH_THREADS` as a number, or None when it is unset."""
+    value = os.environ.get(ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{ENV}={value!r} must be a whole number of threads, 1 or more "
+                         f"(unset it to let the workbench choose)")
+    return int(value)
+
+
+def measured_on(threads: int):
+    """Decorator for work whose figures or times were measured on `threads` CPU threads (the
+    toy-world recipe and its evaluation): it runs on `WORKBENCH_THREADS` threads when that is
+    set, else on `threads`, and gives PyTorch its own setting back afterwards, so a notebook
+    that trains or evaluates is not left on other threads than it had."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            chosen = _chosen_threads()
+            with cpu_threads(threads if chosen is None else chosen):
+                return fn(*args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 @contextmanager

@@ -99,3 +99,28 @@ def test_clip_embeds_on_the_chosen_threads(clean_env):
     clip.embed_texts(["a red circle", "a blue square"])
     assert seen == [1]
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("env,inside", [(None, 2), ("1", 1)])
+def test_toyworld_work_runs_on_its_measured_threads_and_gives_them_back(clean_env, tmp_path, env, inside):
+    """Training, its estimate and the evaluation run on the recipe's 2 threads or on
+    WORKBENCH_THREADS, and leave PyTorch's setting as they found it (a notebook that evaluates)."""
+    from workbench.toyworld import evaluate, paths
+
+    if env:
+        clean_env.setenv(threads.ENV, env)
+    seen = []
+    clean_env.setattr(paths, "is_trained", lambda root: seen.append(torch.get_num_threads()) or False)
+    with threads.cpu_threads(3):
+        with pytest.raises(FileNotFoundError, match="no trained toy-world model"):
+            evaluate.evaluate(model_dir=tmp_path)
+        with pytest.raises(FileNotFoundError, match="no trained model"):
+            train_from(tmp_path)
+        assert torch.get_num_threads() == 3
+    assert seen == [inside, inside]
+
+
+def train_from(folder):
+    from workbench.toyworld.train import train
+
+    return train(folder / "out", second_cycle=folder)

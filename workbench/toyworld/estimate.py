@@ -23,8 +23,9 @@ import statistics
 import time
 from dataclasses import replace
 
+from workbench.threads import measured_on
 from workbench.toyworld import models
-from workbench.toyworld.recipe import DATA_SEED_OFFSET, TrainConfig, draw_dataset
+from workbench.toyworld.recipe import DATA_SEED_OFFSET, RECIPE_THREADS, TrainConfig, draw_dataset
 from workbench.toyworld.world import ToyWorld
 
 BUDGET_SECONDS = 3_600  # the issue's budget for the CPU recipe
@@ -51,6 +52,7 @@ def _per_step(run, few: int = 2, more: int = 6, repeats: int = 3) -> float:
     return statistics.median(per_step)
 
 
+@measured_on(RECIPE_THREADS)
 def estimate(config: TrainConfig | None = None, diffusion_config: models.DiffusionConfig | None = None,
              device=None, sample: int = 512) -> dict[str, float]:
     """Estimated seconds of each stage of `train(config=config)` on this machine, and "total".

@@ -42,7 +42,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from workbench.threads import measured_on
 from workbench.toyworld import models, paths
+from workbench.toyworld.recipe import RECIPE_THREADS
 from workbench.toyworld.world import ToyWorld
 
 REAL_SEED = 777_777  # world seed of held-out real images (training uses 1000 + train seed)
@@ -203,6 +205,7 @@ def _acc(hits) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
+@measured_on(RECIPE_THREADS)
 def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, guidance: float | None = None,
              quick: bool = False, seeds_per_prompt: int = 2, n_real: int = 2000,
              progress: bool = False, prompt_seed: int | None = None, render_scenes: int = 50) -> dict:
@@ -230,7 +233,6 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         raise ValueError(f"--steps must be 1 or more, got {steps}")
     if guidance is not None and not guidance >= 0:
         raise ValueError(f"--guidance must be 0 or more, got {guidance}")
-    torch.set_num_threads(2)
     root = Path(model_dir) if model_dir is not None else paths.MODEL_DIR
     if not paths.is_trained(root):
         raise FileNotFoundError(f"no trained toy-world model in {root}; run "

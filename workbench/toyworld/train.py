@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from workbench.threads import measured_on
 from workbench.toyworld import models, paths
 from workbench.toyworld.clip_stages import (
     clip_tokens,
@@ -50,6 +51,7 @@ from workbench.toyworld.clip_stages import (
 )
 from workbench.toyworld.recipe import (
     DATA_SEED_OFFSET,
+    RECIPE_THREADS,
     TrainConfig,
     draw_dataset,
     lr_factor,
@@ -224,14 +226,11 @@ def unet_second_cycle(model_dir, images, captions, cfg: TrainConfig, dcfg: model
 
 
 def training_device(device=None) -> torch.device:
-    """The device to train on (default: CUDA when there is one); on the CPU, the 2 threads the
-    recipe is timed with."""
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cpu":
-        torch.set_num_threads(2)
-    return device
+    """The device to train on (default: CUDA when there is one)."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
+@measured_on(RECIPE_THREADS)
 def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, device=None,
           config: TrainConfig | None = None,
           diffusion_config: models.DiffusionConfig | None = None,
