@@ -66,6 +66,14 @@ def _umap(**kwargs):
     return UMAPProjection(n_neighbors=3, **kwargs).fit(np.eye(5, 8))
 
 
+def _map(**kwargs):
+    from workbench.maps.points import MapPoints
+    from workbench.maps.state import LatentMapState
+
+    points = MapPoints.build(["a fox", "a cat", "a dog", "a hen"], np.eye(4, 8))
+    return LatentMapState(points, background=False, **kwargs)
+
+
 def _clip(**kwargs):
     from workbench.embeddings.clip import ClipEmbedder
 
@@ -166,6 +174,12 @@ CASES = [
      TypeError, r"images\[0\] is ndarray; give PIL images: Image.open\(path\)"),
     ("map spacing given as text", lambda t: _umap(min_dist="0.1x"), ValueError,
      r"min_dist must be a number between 0 and 1, got '0.1x'"),
+    ("map of prompts with its spacing given as text", lambda t: _map(min_dist="abc"), ValueError,
+     r"min_dist must be a number between 0 and 1, got 'abc'"),
+    ("map of prompts with neighbours given as text", lambda t: _map(n_neighbors="15"), ValueError,
+     r"n_neighbors must be a whole number of at least 2, got '15'"),
+    ("map of prompts in four dimensions", lambda t: _map(n_components=4), ValueError,
+     r"n_components must be 2 or 3 for a map, got 4"),
     ("CLIP weights without a model", lambda t: _clip(pretrained="x.pt"), ValueError,
      r"pretrained='x.pt' names weights for an open_clip model, but no model"),
     ("CLIP given a missing prompt", lambda t: _toy_clip().embed_texts(["a fox", None]), TypeError,

@@ -224,13 +224,14 @@ class UMAPProjection:
         self.n_epochs = n_epochs  # None: DEFAULT_EPOCHS
         self.seed = seed  # used only when reproducible
 
-    def _check_params(self, n: int) -> None:
+    def check_params(self, n: int | None = None) -> None:
+        """Raise a ValueError naming the first bad setting; `n`, the number of points, when known."""
         if self.n_components not in (2, 3):
             raise ValueError(f"n_components must be 2 or 3 for a map, got {self.n_components!r}")
         if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, (int, np.integer)) \
                 or self.n_neighbors < 2:
             raise ValueError(f"n_neighbors must be a whole number of at least 2, got {self.n_neighbors!r}")
-        if self.n_neighbors >= n:
+        if n is not None and self.n_neighbors >= n:
             raise ValueError(f"n_neighbors={self.n_neighbors} is larger than the data: the map has {n} points, so "
                              f"n_neighbors can be at most {n - 1}; lower n_neighbors or add points")
         if isinstance(self.min_dist, bool) or not isinstance(self.min_dist, numbers.Real) \
@@ -244,7 +245,7 @@ class UMAPProjection:
         """Fit the map. `init` (N, n_components) starts from a given layout instead of a spectral one."""
         # 1. Check inputs
         X = check_embeddings(X)
-        self._check_params(len(X))
+        self.check_params(len(X))
         unit = unit_rows(X)
         # 2. Neighbours: exact in numpy up to EXACT_KNN_MAX points (no O(n^2) Python loop in umap-learn)
         knn = exact_knn(unit, unit, self.n_neighbors, self_first=True) if len(X) <= EXACT_KNN_MAX else None

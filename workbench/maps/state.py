@@ -84,6 +84,8 @@ class LatentMapState:
         check_embeddings(points.vectors)  # empty map, one point, NaN embeddings
         if projection not in PROJECTIONS:
             raise ValueError(f"unknown projection {projection!r}; choose one of: {', '.join(PROJECTIONS)}")
+        # now, not in the background fit that would only show the error beside a PCA map
+        UMAPProjection(n_components, n_neighbors=n_neighbors, min_dist=min_dist).check_params()
         self.points = points
         self._means = modality_means(points.vectors, points.is_image)  # kept, so added points centre alike
         self._colour_by = check_colour_field(colour_by)
