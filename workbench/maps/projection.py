@@ -212,6 +212,22 @@ def exact_knn(queries: np.ndarray, data: np.ndarray, k: int, self_first: bool = 
 
 # --- UMAP -------------------------------------------------------------------------------------------
 
+def check_umap_settings(n_components, n_neighbors, min_dist, n_epochs=None, n: int | None = None) -> None:
+    """Raise a ValueError naming the first bad UMAP setting; `n`, the number of points, when known."""
+    if n_components not in (2, 3):
+        raise ValueError(f"n_components must be 2 or 3 for a map, got {n_components!r}")
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 2:
+        raise ValueError(f"n_neighbors must be a whole number of at least 2, got {n_neighbors!r}")
+    if n is not None and n_neighbors >= n:
+        raise ValueError(f"n_neighbors={n_neighbors} is larger than the data: the map has {n} points, so "
+                         f"n_neighbors can be at most {n - 1}; lower n_neighbors or add points")
+    if isinstance(min_dist, bool) or not isinstance(min_dist, numbers.Real) or not 0.0 <= min_dist <= 1.0:
+        raise ValueError(f"min_dist must be a number between 0 and 1, got {min_dist!r}")
+    if n_epochs is not None and (not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1):
+        raise ValueError(f"n_epochs must be a positive whole number (or None for {DEFAULT_EPOCHS}), "
+                         f"got {n_epochs!r}")
+
+
 class UMAPProjection:
     """UMAP with the cosine metric, fast on small maps and able to add points without a full refit."""
 
@@ -224,28 +240,14 @@ class UMAPProjection:
         self.n_epochs = n_epochs  # None: DEFAULT_EPOCHS
         self.seed = seed  # used only when reproducible
 
-    def check_params(self, n: int | None = None) -> None:
-        """Raise a ValueError naming the first bad setting; `n`, the number of points, when known."""
-        if self.n_components not in (2, 3):
-            raise ValueError(f"n_components must be 2 or 3 for a map, got {self.n_components!r}")
-        if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, (int, np.integer)) \
-                or self.n_neighbors < 2:
-            raise ValueError(f"n_neighbors must be a whole number of at least 2, got {self.n_neighbors!r}")
-        if n is not None and self.n_neighbors >= n:
-            raise ValueError(f"n_neighbors={self.n_neighbors} is larger than the data: the map has {n} points, so "
-                             f"n_neighbors can be at most {n - 1}; lower n_neighbors or add points")
-        if isinstance(self.min_dist, bool) or not isinstance(self.min_dist, numbers.Real) \
-                or not 0.0 <= self.min_dist <= 1.0:
-            raise ValueError(f"min_dist must be a number between 0 and 1, got {self.min_dist!r}")
-        if self.n_epochs is not None and (not isinstance(self.n_epochs, (int, np.integer)) or self.n_epochs < 1):
-            raise ValueError(f"n_epochs must be a positive whole number (or None for {DEFAULT_EPOCHS}), "
-                             f"got {self.n_epochs!r}")
+    def _check_params(self, n: int) -> None:
+        check_umap_settings(self.n_components, self.n_neighbors, self.min_dist, self.n_epochs, n)
 
     def fit(self, X, y=None, init=None) -> UMAPProjection:
         """Fit the map. `init` (N, n_components) starts from a given layout instead of a spectral one."""
         # 1. Check inputs
         X = check_embeddings(X)
-        self.check_params(len(X))
+        self._check_params(len(X))
         unit = unit_rows(X)
         # 2. Neighbours: exact in numpy up to EXACT_KNN_MAX points (no O(n^2) Python loop in umap-learn)
         knn = exact_knn(unit, unit, self.n_neighbors, self_first=True) if len(X) <= EXACT_KNN_MAX else None

@@ -28,6 +28,7 @@ from workbench.maps.projection import (
     UMAPProjection,
     centre_modalities,
     check_embeddings,
+    check_umap_settings,
     modality_gap,
     modality_means,
 )
@@ -85,7 +86,7 @@ class LatentMapState:
         if projection not in PROJECTIONS:
             raise ValueError(f"unknown projection {projection!r}; choose one of: {', '.join(PROJECTIONS)}")
         # now, not in the background fit that would only show the error beside a PCA map
-        UMAPProjection(n_components, n_neighbors=n_neighbors, min_dist=min_dist).check_params()
+        check_umap_settings(n_components, n_neighbors, min_dist)
         self.points = points
         self._means = modality_means(points.vectors, points.is_image)  # kept, so added points centre alike
         self._colour_by = check_colour_field(colour_by)
