@@ -121,3 +121,23 @@ def test_a_scheduler_set_up_otherwise_is_not_served_the_stored_image(tiny_model_
     assert not np.array_equal(pixels(made), pixels(gen.store.get(plain[0].key(gen.model.hash))))
     gen.pipeline.scheduler = type(loaded).from_config(loaded.config)
     assert gen.generate(gen.requests("a red circle", 1, steps=3))[0].cached
+
+
+def test_images_served_from_the_store_are_listed_in_the_run(gen):
+    """A grid run that reuses earlier images holds every cell, so `map --run N` shows them all."""
+    gen.generate(gen.requests("a red circle", seeds="0-1", steps=2))
+    run = gen.store.start_run("grid")
+    out = gen.generate(gen.requests("a red circle", seeds="0-3", steps=2), run=run)
+    assert [g.cached for g in out] == [True, True, False, False]
+    assert sorted(s.record.request.seed for s in gen.store.images(run=run)) == [0, 1, 2, 3]
+
+
+def test_a_damaged_stored_png_is_set_aside_and_made_again(gen):
+    first = gen.generate(gen.requests("a red circle", seeds=0, steps=2))[0]
+    data = first.path.read_bytes()
+    first.path.write_bytes(data[: len(data) // 2])  # a disk error, a copy cut short
+    assert any("not a readable PNG" in p for p in gen.store.check())
+    again = gen.generate(gen.requests("a red circle", seeds=0, steps=2))[0]
+    assert not again.cached and np.array_equal(np.asarray(again.image), np.asarray(first.image))
+    assert first.path.with_name(first.path.name + ".damaged").read_bytes() == data[: len(data) // 2]  # kept
+    assert gen.store.check() == [] and gen.generate(gen.requests("a red circle", seeds=0, steps=2))[0].cached

@@ -4,10 +4,12 @@ import dataclasses
 import json
 import logging
 import multiprocessing
+import os
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -155,6 +157,13 @@ def test_a_killed_writer_leaves_a_consistent_store(tmp_path, stage, leftover):
     store = RunStore(folder)
     assert len(store) == 3
     assert all(s.path.is_file() and read_png_metadata(s.path) == s.record for s in store.images())
+    if stage == "writing-png":  # a fresh temporary file may be another kernel's write in progress
+        temps = list(store.images_folder.glob(".tmp-*"))
+        assert len(temps) == 1 and store.check() == []
+        store.rebuild()
+        assert temps[0].exists()
+        an_hour_ago = time.time() - 3600
+        os.utime(temps[0], (an_hour_ago, an_hour_ago))
     problems = store.check()
     assert len(problems) == 1 and leftover in problems[0]  # nothing else: the catalogue is sound
     assert generate_missing(store, range(4)) == [3]
@@ -188,6 +197,7 @@ def test_a_corrupt_catalogue_says_which_file_and_how_to_recover(tmp_path):
     message = str(error.value)
     assert str(folder / "catalogue.sqlite") in message and "corrupt" in message
     assert "rebuild()" in message and "Move it aside" in message
+    assert f"workbench store rebuild --store {folder} --recover" in message  # for a shell user too
     store = RunStore.recover(folder)
     assert len(store) == 3 and store.check() == []
     assert list(folder.glob("catalogue.sqlite.corrupt-*"))
@@ -224,6 +234,47 @@ def test_rebuild_restores_rows_and_runs_from_the_pngs(tmp_path):
     (grid,) = store.runs()
     assert (grid["name"], grid["meta"], grid["images"]) == ("grid", {"seeds": "0-4"}, 5)
     assert store.get(records[2].key).record == records[2]
+
+
+def test_rebuild_keeps_the_order_and_puts_new_pngs_oldest_first(tmp_path):
+    folder = tmp_path / "store"
+    with RunStore(folder) as store:
+        for seed in (2, 1, 3):  # file names sort otherwise
+            store.put(make_record(seed), tiny_image(seed))
+        store.rebuild()
+        assert [s.record.request.seed for s in store.images()] == [2, 1, 3]
+    for path in folder.glob("catalogue.sqlite*"):
+        path.unlink()
+    with RunStore(folder) as store:
+        store.rebuild()
+        assert [s.record.request.seed for s in store.images()] == [2, 1, 3]
+
+
+def test_rebuild_sets_an_unreadable_png_aside_and_drops_its_row(store):
+    kept, damaged = (store.put(make_record(s), tiny_image(s)) for s in range(2))
+    data = damaged.path.read_bytes()
+    damaged.path.write_bytes(data[: len(data) // 2])
+    assert [p for p in store.check() if "not a readable PNG" in p]
+    assert store.rebuild() == 1
+    assert store.get(damaged.key) is None and store.get(kept.key) is not None and store.check() == []
+    assert damaged.path.with_name(damaged.path.name + ".damaged").read_bytes() == data[: len(data) // 2]
+
+
+def test_an_imported_png_keeps_the_time_it_was_made_through_a_rebuild(store, tmp_path):
+    """A peer's PNG says when it was made by its file time alone; the copy must keep it."""
+    source = peer_png(tmp_path / "a1111.png", {"parameters": A1111_TEXT})
+    made = 1_700_000_000
+    os.utime(source, (made, made))
+    stored = store.import_png(source)
+    assert stored.record.created == "2023-11-14T22:13:20+00:00" and int(stored.path.stat().st_mtime) == made
+    store.rebuild()
+    assert store.get(stored.key).record.created == "2023-11-14T22:13:20+00:00"
+
+
+def test_a_seed_of_hundreds_of_digits_still_gives_a_short_file_name(store, tmp_path):
+    text = "a cat\nSteps: 20, Sampler: Euler, Seed: " + "7" * 300 + ", CFG scale: 5, Size: 64x48"
+    stored = store.import_png(peer_png(tmp_path / "long.png", {"parameters": text}))
+    assert stored.record.request.seed == int("7" * 300) and len(stored.path.name) < 120
 
 
 # --- runs, imports, names, embeddings ----------------------------------------------------------

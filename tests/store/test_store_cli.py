@@ -20,3 +20,27 @@ def test_import_searches_sub_folders_and_finds_the_store_under_an_out_folder(tmp
     assert main(["store", "list", "--store", str(tmp_path / "out")]) == 0  # the --out folder, as `map` takes it
     assert f"1 image(s) in {tmp_path / 'out' / 'store'}" in capsys.readouterr().out
     assert not (tmp_path / "out" / "catalogue.sqlite").exists()
+
+
+def test_an_import_with_nothing_to_import_leaves_no_store_behind(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["store", "import", str(tmp_path / "empty"), "--store", str(tmp_path / "typo-store")]) == 2
+    assert "no PNG files found" in capsys.readouterr().err and not (tmp_path / "typo-store").exists()
+
+
+def test_one_odd_png_is_skipped_by_name_and_the_others_imported(tmp_path, capsys):
+    import json
+
+    from store_helpers import COMFY_GRAPH
+
+    src = tmp_path / "src"
+    src.mkdir()
+    peer_png(src / "a.png", {"parameters": A1111_TEXT})
+    peer_png(src / "b.png", {"prompt": json.dumps(COMFY_GRAPH).replace("beautiful", "\\ud800")})
+    peer_png(src / "c.png", {"parameters": A1111_TEXT.replace("horse", "camel")})
+    store = tmp_path / "store"
+    assert main(["store", "import", str(src), "--store", str(store)]) == 0
+    captured = capsys.readouterr()
+    assert "imported 2 image(s)" in captured.out and "skipped 1" in captured.out
+    assert f"skipped: {src / 'b.png'}" in captured.err
+    assert main(["store", "rebuild", "--store", str(store)]) == 0

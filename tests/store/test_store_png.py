@@ -232,8 +232,34 @@ def test_a_null_prompt_from_invokeai_is_no_prompt(tmp_path):
     {"invokeai_metadata": "[1, 2]"},
     {"sd-metadata": '{"image": "x"}'},
     {"prompt": json.dumps({"3": {"class_type": "KSampler", "inputs": []}})},
-], ids=["invokeai null", "invokeai list", "sd-metadata without a dict", "comfyui inputs as a list"])
+    {"workbench": json.dumps({"request": {**make_record(0).request.to_dict(), "seed": "abc"}})},
+    {"workbench": json.dumps({"request": {**make_record(0).request.to_dict(), "prompt": 123}})},
+    {"workbench": json.dumps({**make_record(0).to_dict(), "created": {"when": "now"}})},
+    {"prompt": json.dumps(COMFY_GRAPH).replace("beautiful scenery", "\\ud800 scenery")},
+], ids=["invokeai null", "invokeai list", "sd-metadata without a dict", "comfyui inputs as a list",
+        "seed as text", "prompt as a number", "created as an object", "half an emoji"])
 def test_odd_json_from_a_peer_is_a_metadata_error_naming_the_file(tmp_path, chunks):
     path = peer_png(tmp_path / "odd.png", chunks)
     with pytest.raises(MetadataError, match=r"odd.png"):
         read_png_metadata(path)
+
+
+def test_text_or_a_size_past_pillows_limits_is_a_metadata_error(tmp_path):
+    """A zTXt chunk that inflates past 1 MB, or a header claiming 400 million pixels: refused by
+    name, not a traceback that stops an import."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Seed: 1, Size: 64x48\n" + "x" * 2_000_000, zip=True)
+    tiny_image(0).save(tmp_path / "big.png", format="PNG", pnginfo=info)
+    with pytest.raises(MetadataError, match=r"big.png is too large to read safely"):
+        read_png_metadata(tmp_path / "big.png")
+    data = bytearray((tmp_path / "big.png").read_bytes())
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 20_000, 20_000, 8, 2, 0, 0, 0)
+    data[8:33] = struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    (tmp_path / "bomb.png").write_bytes(bytes(data))
+    with pytest.raises(MetadataError, match=r"bomb.png is too large to read safely"):
+        read_png_metadata(tmp_path / "bomb.png")

@@ -169,7 +169,7 @@ class ImageGenerator:
             from workbench.generation.batch_invariance import make_pipeline_batch_invariant
 
             make_pipeline_batch_invariant(self.pipeline)
-        results: list[GeneratedImage | None] = [self._cached(req) for req in requests]
+        results: list[GeneratedImage | None] = [self._cached(req, run) for req in requests]
         todo = [i for i, r in enumerate(results) if r is None]
 
         # 2. Batches of requests that can share one pipeline call
@@ -200,13 +200,22 @@ class ImageGenerator:
             bar.close()
         return results  # type: ignore[return-value]
 
-    def _cached(self, req: GenerationRequest) -> GeneratedImage | None:
+    def _cached(self, req: GenerationRequest, run: int | None = None) -> GeneratedImage | None:
+        """The stored image of `req` (listed in `run` too), or None to make it: also when its PNG is
+        damaged, which the store then sets aside."""
         if self.store is None:
             return None
         stored = self.store.get(req.key(self.model.hash, self.model.dtype))
         if stored is None:
             return None
-        return GeneratedImage(stored.record, stored.image(), stored.path, cached=True)
+        try:
+            image = stored.image()
+        except OSError as error:  # truncated or overwritten: Pillow's errors are OSErrors
+            self.store.set_aside(stored.key, f"unreadable: {error}")
+            return None
+        if run is not None:
+            self.store.add_to_run(run, stored.key)
+        return GeneratedImage(stored.record, image, stored.path, cached=True)
 
     def _run_batch(self, batch: list[GenerationRequest], callback=None,
                    threads: int | None = None) -> list[tuple[object, float, bool]]:

@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -41,7 +42,7 @@ from PIL import Image
 
 from workbench.store.database import Catalogue
 from workbench.store.errors import StoreError
-from workbench.store.png import TEMP_PREFIX, copy_file, read_png_metadata, read_run_info, save_png
+from workbench.store.png import TEMP_PREFIX, copy_file, png_text, read_png_metadata, read_run_info, save_png
 from workbench.store.record import ImageRecord, utc_now
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 CATALOGUE = "catalogue.sqlite"
 IMAGES = "images"
 MAX_SLUG = 48  # characters of the prompt kept in a file name
+MAX_SEED_DIGITS = 20  # of the seed in a file name (2**64 has 20); the key keeps names apart
+STALE_WRITE_S = 15 * 60  # a temporary file this old is an interrupted write, not another kernel's
+DAMAGED_SUFFIX = ".damaged"  # an unreadable PNG is renamed to this, kept, and its image made again
 
 COLUMNS = (
     "key", "run", "prompt", "negative_prompt", "modifiers", "seed", "variation_seed", "variation_strength",
@@ -64,13 +68,14 @@ def file_name(prompt: str, seed: int, key: str) -> str:
 
     The slug keeps ASCII letters and digits of the prompt (accents folded, everything else
     becomes '-'), at most MAX_SLUG characters, so no separators, control characters or
-    names that Windows reserves (CON, NUL, ...) can get through.
+    names that Windows reserves (CON, NUL, ...) can get through. A peer's seed of hundreds
+    of digits keeps its first MAX_SEED_DIGITS.
     """
     text = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode("ascii").lower()
     slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:MAX_SLUG].strip("-") or "image"
     if slug in WINDOWS_RESERVED:
         slug = f"{slug}-image"
-    return f"{slug}_s{int(seed)}_{key[:16]}.png"
+    return f"{slug}_s{str(int(seed))[:MAX_SEED_DIGITS]}_{key[:16]}.png"
 
 
 def imported_key(path: Path) -> str:
@@ -184,7 +189,7 @@ class RunStore:
                 ) from None
             self._insert(key, record, path, run, replace=bool(rows))  # 2. its row
         elif run is not None:
-            self._add_to_run(run, key)
+            self.add_to_run(run, key)
         return self.get(key)
 
     def _insert(self, key: str, record: ImageRecord, path: Path, run: int | None, replace: bool) -> None:
@@ -198,9 +203,12 @@ class RunStore:
             record.created, float(record.duration_s), record.source,
             path.relative_to(self.folder).as_posix(), record.to_json(),
         )
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        # An existing row is updated in place, so it keeps its place in the order of `images()`
+        on_conflict = ("DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])) if replace \
+            else "DO NOTHING"
         with self._catalogue.transaction() as db:
-            db.execute(f"{verb} INTO images ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", values)
+            db.execute(f"INSERT INTO images ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+                       f" ON CONFLICT (key) {on_conflict}", values)
             if run is not None:
                 db.execute("INSERT OR IGNORE INTO run_images (run, key) VALUES (?, ?)", (run, key))
 
@@ -224,7 +232,7 @@ class RunStore:
         rows = self._catalogue.query("SELECT key, run, path, record FROM images WHERE key = ?", (key,))
         if rows and self._stored(rows[0]) is not None:
             if run is not None:
-                self._add_to_run(run, key)
+                self.add_to_run(run, key)
             return self.get(key)
         if run is not None:
             self._run_info(run)  # check that the run exists before copying
@@ -269,24 +277,53 @@ class RunStore:
         name, meta, created = rows[0]
         return {"name": name, "meta": json.loads(meta), "created": created}
 
-    def _add_to_run(self, run: int, key: str) -> None:
+    def add_to_run(self, run: int, key: str) -> None:
+        """List a stored image in `run` too (an image served from the store to a new grid)."""
         self._run_info(run)
         with self._catalogue.transaction() as db:
             db.execute("INSERT OR IGNORE INTO run_images (run, key) VALUES (?, ?)", (run, key))
+
+    def set_aside(self, key: str, reason: str) -> None:
+        """Take a damaged image out of the catalogue, so that it is made again: its PNG is kept,
+        renamed to end in DAMAGED_SUFFIX, and it stays listed in its runs."""
+        rows = self._catalogue.query("SELECT path FROM images WHERE key = ?", (key,))
+        if not rows:
+            return
+        path = self.folder / rows[0][0]
+        aside = path.with_name(path.name + DAMAGED_SUFFIX)
+        with contextlib.suppress(FileNotFoundError):
+            path.replace(aside)
+        log.warning("%s: %s (%s); kept as %s, and the image will be made again", self.folder, path.name, reason,
+                    aside.name)
+        with self._catalogue.transaction() as db:
+            db.execute("DELETE FROM images WHERE key = ?", (key,))
 
     # --- repair --------------------------------------------------------------------------
 
     def _pngs(self) -> list[Path]:
         return sorted(p for p in self.images_folder.glob("*.png") if not p.name.startswith(TEMP_PREFIX))
 
+    def _stale_writes(self) -> list[Path]:
+        """Temporary files left by interrupted writes: old ones only, as another kernel may be
+        writing into this store at this moment."""
+        now = time.time()
+        old = []
+        for temp in self.images_folder.glob(f"{TEMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                if now - temp.stat().st_mtime > STALE_WRITE_S:
+                    old.append(temp)
+        return old
+
     def rebuild(self) -> int:
         """Re-catalogue every PNG in images/ from its own metadata; returns how many were catalogued.
 
-        Runs are regrouped from the run each PNG was first made in. Unfinished temporary files
-        are removed, rows whose PNG is gone are dropped, unreadable PNGs are skipped with a warning.
+        Runs are regrouped from the run each PNG was first made in. Rows keep their order; PNGs
+        new to the catalogue follow, oldest first. Interrupted writes (temporary files older than
+        STALE_WRITE_S) are removed, rows whose PNG is gone are dropped, and unreadable PNGs are
+        skipped with a warning; one that had a row is set aside (see `set_aside`).
         """
         # 1. Read every PNG first, so the write lock is held only briefly.
-        found = []
+        found, unreadable = [], {}
         for path in self._pngs():
             try:
                 record = read_png_metadata(path)
@@ -294,6 +331,8 @@ class RunStore:
                 found.append((key, record, path, read_run_info(path)))
             except StoreError as error:
                 log.warning("rebuild skipped %s: %s", path, error)
+                unreadable[path.relative_to(self.folder).as_posix()] = str(error)
+        found.sort(key=lambda item: (str(item[1].created), item[2].name))
         # 2. Catalogue them, regrouping runs by (name, created).
         runs = {(n, c): i for i, n, c in self._catalogue.query("SELECT id, name, created FROM runs")}
         for key, record, path, info in found:
@@ -308,13 +347,15 @@ class RunStore:
                         ).lastrowid
                     runs[(info["name"], info["created"])] = run
             self._insert(key, record, path, run, replace=True)
-        # 3. Drop rows whose PNG is gone, and leftovers of interrupted writes.
+        # 3. Drop rows whose PNG is gone or unreadable, and leftovers of interrupted writes.
         for key, path in self._catalogue.query("SELECT key, path FROM images"):
-            if not (self.folder / path).is_file():
+            if path in unreadable:
+                self.set_aside(key, unreadable[path])
+            elif not (self.folder / path).is_file():
                 with self._catalogue.transaction() as db:
                     db.execute("DELETE FROM images WHERE key = ?", (key,))
                     db.execute("DELETE FROM run_images WHERE key = ?", (key,))
-        for temp in self.images_folder.glob(f"{TEMP_PREFIX}*"):
+        for temp in self._stale_writes():
             with contextlib.suppress(OSError):
                 temp.unlink()
         return len(found)
@@ -331,9 +372,14 @@ class RunStore:
             if not (self.folder / path).is_file():
                 problems.append(f"row {key[:16]} points at a missing PNG {path}")
         for path in self._pngs():
+            try:
+                png_text(path)  # reads the whole file: a truncated PNG fails here
+            except StoreError as error:
+                problems.append(f"{error} (rebuild() sets it aside, and its image is made again)")
+                continue
             if path.relative_to(self.folder).as_posix() not in catalogued:
                 problems.append(f"{path} is not catalogued (rebuild() adds it)")
-        for temp in self.images_folder.glob(f"{TEMP_PREFIX}*"):
+        for temp in self._stale_writes():
             problems.append(f"{temp} is an unfinished write (rebuild() removes it)")
         return problems
 

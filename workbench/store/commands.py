@@ -27,15 +27,15 @@ def cmd_import(args) -> int:
     from workbench.store.catalogue import RunStore
     from workbench.store.errors import MetadataError
 
+    # sub-folders too: A1111 keeps outputs/txt2img-images/<date>/*.png
+    files = [p for item in args.paths for p in (sorted(Path(item).rglob("*.png")) if Path(item).is_dir() else [Path(item)])]
+    if not files:  # before the store is made: a mistyped --store must not leave an empty one
+        raise FileNotFoundError("no PNG files found in the given paths (folders are searched with their sub-folders)")
     try:
         folder = find_store(args.store)
     except FileNotFoundError:
         folder = Path(args.store)  # importing into a new store is fine
     store = RunStore(folder)
-    # sub-folders too: A1111 keeps outputs/txt2img-images/<date>/*.png
-    files = [p for item in args.paths for p in (sorted(Path(item).rglob("*.png")) if Path(item).is_dir() else [Path(item)])]
-    if not files:
-        raise FileNotFoundError("no PNG files found in the given paths (folders are searched with their sub-folders)")
     imported, skipped = 0, 0
     for path in files:
         try:
@@ -69,7 +69,10 @@ def cmd_rebuild(args) -> int:
     from workbench.store.catalogue import RunStore
 
     folder = find_store(args.store, images_only=True)
-    count = RunStore.recover(folder).rebuild() if args.recover else RunStore(folder).rebuild()
+    if args.recover:  # recover() rebuilds
+        count = len(RunStore.recover(folder))
+    else:
+        count = RunStore(folder).rebuild()
     print(f"catalogued {count} image(s) from the PNGs in {folder}")
     return 0
 

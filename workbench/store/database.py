@@ -104,7 +104,8 @@ class Catalogue:
                 f"The catalogue {self.path} is corrupt ({message}). Move it aside (rename it, e.g. to "
                 f"{self.path.name}.corrupt), then run RunStore({str(folder)!r}).rebuild(): the PNGs in "
                 f"{self.images_folder} carry their metadata and are re-catalogued from it. "
-                "RunStore.recover(folder) does both."
+                f"RunStore.recover(folder) does both; from a shell, `workbench store rebuild --store {folder} "
+                "--recover`."
             )
         if "locked" in message.lower() or "busy" in message.lower():
             return StoreError(

@@ -130,9 +130,12 @@ def save_png(image: Image.Image, path: str | os.PathLike, record: ImageRecord, r
 
 
 def copy_file(source: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Copy a file byte for byte, atomically."""
-    data = Path(source).read_bytes()
-    return atomic_write(path, lambda file: file.write(data))
+    """Copy a file byte for byte, atomically, with its modification time: a peer's PNG records
+    when it was made by that time alone (see `_file_time`)."""
+    data, stat = Path(source).read_bytes(), Path(source).stat()
+    atomic_write(path, lambda file: file.write(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return Path(path)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -150,6 +153,8 @@ def png_text(path: str | os.PathLike) -> tuple[dict[str, str], tuple[int, int]]:
         raise MetadataError(f"{path} does not exist") from None
     except (UnidentifiedImageError, SyntaxError, OSError) as error:
         raise MetadataError(f"{path} is not a readable PNG ({error})") from None
+    except (ValueError, Image.DecompressionBombError) as error:  # a text chunk or a size past Pillow's limits
+        raise MetadataError(f"{path} is too large to read safely ({error})") from None
 
 
 def read_run_info(path: str | os.PathLike) -> dict | None:
@@ -183,28 +188,9 @@ def read_png_metadata(path: str | os.PathLike) -> ImageRecord:
     path = Path(path)
     text, size = png_text(path)
     try:
-        # 1. Ours: the full record.
-        if WORKBENCH_KEY in text:
-            return ImageRecord.from_dict(_json(text[WORKBENCH_KEY], path, WORKBENCH_KEY))
-        created = _file_time(path)
-        # 2. InvokeAI.
-        if "invokeai_metadata" in text:
-            return peers.from_invokeai(_json(text["invokeai_metadata"], path, "invokeai_metadata"), size, created)
-        if "sd-metadata" in text:
-            return peers.from_invokeai_legacy(_json(text["sd-metadata"], path, "sd-metadata"), size, created)
-        # 3. ComfyUI: the API graph (the `workflow` chunk is the UI graph; we do not need it).
-        if "prompt" in text:
-            try:
-                graph = json.loads(text["prompt"])
-            except ValueError:
-                graph = None
-            if peers.is_comfyui_graph(graph):
-                return peers.from_comfyui(graph, size, created)
-        # 4. Fooocus, then A1111.
-        if PARAMETERS_KEY in text and "fooocus_scheme" in text:
-            return peers.from_fooocus(text[PARAMETERS_KEY], text["fooocus_scheme"], size, created)
-        if PARAMETERS_KEY in text:
-            return peers.from_a1111(text[PARAMETERS_KEY], size, created)
+        record = _record(text, size, path)
+        if record is not None:
+            return _usable(record)
     except MetadataError as error:
         if str(path) in str(error):
             raise
@@ -219,3 +205,50 @@ def read_png_metadata(path: str | os.PathLike) -> ImageRecord:
         "'prompt' (ComfyUI API graph) and 'invokeai_metadata' / 'sd-metadata' (InvokeAI); "
         f"found: {found}. Was the metadata stripped (e.g. by an image editor or a web upload)?"
     )
+
+
+def _record(text: dict[str, str], size: tuple[int, int], path: Path) -> ImageRecord | None:
+    """The record from whichever tool's chunks the PNG carries; None when it carries none."""
+    # 1. Ours: the full record.
+    if WORKBENCH_KEY in text:
+        return ImageRecord.from_dict(_json(text[WORKBENCH_KEY], path, WORKBENCH_KEY))
+    created = _file_time(path)
+    # 2. InvokeAI.
+    if "invokeai_metadata" in text:
+        return peers.from_invokeai(_json(text["invokeai_metadata"], path, "invokeai_metadata"), size, created)
+    if "sd-metadata" in text:
+        return peers.from_invokeai_legacy(_json(text["sd-metadata"], path, "sd-metadata"), size, created)
+    # 3. ComfyUI: the API graph (the `workflow` chunk is the UI graph; we do not need it).
+    if "prompt" in text:
+        try:
+            graph = json.loads(text["prompt"])
+        except ValueError:
+            graph = None
+        if peers.is_comfyui_graph(graph):
+            return peers.from_comfyui(graph, size, created)
+    # 4. Fooocus, then A1111.
+    if PARAMETERS_KEY in text and "fooocus_scheme" in text:
+        return peers.from_fooocus(text[PARAMETERS_KEY], text["fooocus_scheme"], size, created)
+    if PARAMETERS_KEY in text:
+        return peers.from_a1111(text[PARAMETERS_KEY], size, created)
+    return None
+
+
+def _usable(record: ImageRecord) -> ImageRecord:
+    """The record, once it can be keyed, named and catalogued: a peer's (or a hand-edited) PNG may
+    carry a seed of text, a prompt of numbers or a broken character, and must then be refused
+    by name, not fail a whole import or rebuild."""
+    request = record.request
+    for name in ("model", "prompt", "negative_prompt", "scheduler", "scheduler_settings"):
+        if not isinstance(getattr(request, name), str):
+            raise TypeError(f"{name} is {type(getattr(request, name)).__name__}, not text")
+    for name in ("seed", "steps", "width", "height"):
+        value = getattr(request, name)
+        if isinstance(value, bool) or int(value) != value:
+            raise ValueError(f"{name} is {value!r}, not a whole number")
+    float(request.guidance), float(request.variation_strength), float(record.duration_s)
+    if not isinstance(record.created, str):
+        raise TypeError(f"created is {type(record.created).__name__}, not text")
+    record.to_json().encode("utf-8")  # a lone surrogate (half an emoji) cannot be stored
+    record.key  # noqa: B018 - keying checks the rest of the request
+    return record
