@@ -25,6 +25,23 @@ def test_persistent_cache_folder(monkeypatch, tmp_path):
     assert use_persistent_cache() == tmp_path / "xdg" / "prompt-workbench" / "numba"
 
 
+def test_the_temp_fallback_is_never_a_folder_others_can_write(monkeypatch, tmp_path):
+    """numba unpickles its index files: a shared temp folder another user made or can write
+    would run their code in ours."""
+    import os
+    import tempfile
+
+    from workbench.maps.warmup import private_temp_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mine = private_temp_folder()
+    assert mine.parent == tmp_path and mine.stat().st_mode & 0o777 == 0o700
+    assert private_temp_folder() == mine  # reused while it is ours and closed to others
+    os.chmod(mine, 0o777)  # as a folder another user planted would be
+    other = private_temp_folder()
+    assert other != mine and other.parent == tmp_path and other.stat().st_mode & 0o777 == 0o700
+
+
 def test_warm_up_runs_in_the_background_and_caches_umaps_kernels():
     from workbench.maps.warmup import import_umap, warm_up
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -45,6 +46,23 @@ def default_cache_folder() -> Path:
     return Path(base) / "prompt-workbench" / "numba"
 
 
+def private_temp_folder() -> Path:
+    """A cache folder in the shared temp folder that only this user can write: numba reads its
+    index files back with pickle, so a folder another user made (or can write) would run their
+    code. The named per-user folder is reused only when it is ours and closed to others;
+    otherwise a fresh one is made (no cache carried over, but nothing planted either)."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    folder = Path(tempfile.gettempdir()) / f"prompt-workbench-numba-{uid if uid is not None else 0}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+        if uid is None or (stat.S_ISDIR(info.st_mode) and info.st_uid == uid and not info.st_mode & 0o022):
+            return folder
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="prompt-workbench-numba-"))
+
+
 def use_persistent_cache() -> Path:
     """Point numba's on-disk cache at a writable folder (the user's NUMBA_CACHE_DIR wins); returns it.
 
@@ -57,8 +75,7 @@ def use_persistent_cache() -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError:  # read-only home (containers): a per-user temp folder still beats no cache
-        folder = Path(tempfile.gettempdir()) / f"prompt-workbench-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_temp_folder()
     os.environ[ENV] = str(folder)
     if "numba" in sys.modules:  # numba read the variable at its import; later cache lookups use config
         sys.modules["numba"].config.CACHE_DIR = str(folder)
