@@ -27,7 +27,19 @@ CASES = [
      r"no model at '.*no-such-model': not a file, not a folder and not a hub id"),
     ("folder that is not a model", lambda g, t: load_model(t), ModelNotFoundError, r"no model_index.json"),
     ("pickle checkpoint", lambda g, t: load_model(_file(t, "m.ckpt")), UnsafeCheckpointError,
-     r"m.ckpt is a pickle checkpoint, which can run arbitrary code.*trust_pickle=True"),
+     r"m.ckpt is not a .safetensors file, so it would be loaded with pickle, which can run arbitrary code.*"
+     r"trust_pickle=True"),
+    ("checkpoint suffix in capitals", lambda g, t: load_model(_file(t, "m.SAFETENSORS")), UnsafeCheckpointError,
+     r"m.SAFETENSORS: rename it to end in '.safetensors' \(lower case\)"),
+    ("model folder saved with pickle weights", lambda g, t: load_model(_pickled_folder(g, t)), UnsafeCheckpointError,
+     r"has parts with pickle weights only \(.*unet/diffusion_pytorch_model.bin.*\), which can run arbitrary code "
+     r"when loaded; save the pipeline again with save_pretrained"),
+    ("CLIP weights in a pickle file", lambda g, t: _clip(_file(t, "clip.pkl")), UnsafeCheckpointError,
+     r"clip.pkl is not a .safetensors file, so it would be loaded with pickle"),
+    ("CLIP folder with pickle weights", lambda g, t: _clip_folder(t), UnsafeCheckpointError,
+     r"open_clip_pytorch_model.bin is not a .safetensors file"),
+    ("precision misspelled", lambda g, t: load_model(dtype="float64"), ValueError,
+     r"dtype must be float32, float16 or bfloat16, not 'float64'"),
     ("unknown checkpoint type", lambda g, t: load_model(_file(t, "m.onnx")), ValueError, r"unknown checkpoint type"),
     ("hub id offline and not cached", lambda g, t: load_model("nobody/not-a-model"), ModelNotFoundError,
      r"model 'nobody/not-a-model' is not in the local cache.*hf download nobody/not-a-model"),
@@ -103,6 +115,26 @@ def _without_unet(folder):
     (target / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", '
                                              '"UNet2DConditionModel"], "scheduler": ["diffusers", "DDIMScheduler"]}')
     return target
+
+
+def _pickled_folder(gen, folder):
+    gen.model.pipeline.save_pretrained(str(folder / "pickled"), safe_serialization=False)
+    return folder / "pickled"
+
+
+def _clip(weights):
+    from workbench.embeddings.clip import ClipEmbedder
+    from workbench.toyworld.paths import register_clip_config
+
+    return ClipEmbedder(register_clip_config(), str(weights), progress=False)
+
+
+def _clip_folder(folder):
+    from workbench.embeddings.clip import ClipEmbedder
+
+    (folder / "clip").mkdir()
+    _file(folder / "clip", "open_clip_pytorch_model.bin")
+    return ClipEmbedder(f"local-dir:{folder / 'clip'}", progress=False)
 
 
 def _file(folder, name):

@@ -40,3 +40,68 @@ def test_a_folder_without_a_scheduler_config_is_left_to_diffusers(tiny_model_dir
     shutil.copytree(tiny_model_dir, folder)
     (folder / "scheduler" / "scheduler_config.json").unlink()
     assert scheduler_mismatch(folder) is None
+
+
+def test_a_torch_device_is_taken_like_its_name(tiny_model_dir):
+    import torch
+
+    model = load_model(tiny_model_dir, device=torch.device("cpu"))
+    assert model.device == "cpu" and model.batch_invariant  # the CPU's guarantees, as for "cpu"
+
+
+def test_a_folder_saved_as_an_fp16_variant_loads(tiny_model_dir, tmp_path):
+    """`save_pretrained(variant="fp16")` writes only *.fp16.safetensors, which diffusers reads
+    only when told the variant."""
+    model = load_model(tiny_model_dir, device="cpu")
+    model.pipeline.save_pretrained(str(tmp_path / "fp16"), variant="fp16")
+    assert not list((tmp_path / "fp16").rglob("diffusion_pytorch_model.safetensors"))
+    assert load_model(tmp_path / "fp16", device="cpu").hash == model.hash  # the same bytes, named otherwise
+
+
+def test_a_trusted_checkpoint_with_training_state_loads(tiny_model_dir, tmp_path):
+    """diffusers unpickles .ckpt files with weights_only=True, which refuses the training state
+    many carry beside the weights; trust_pickle=True is the user's word that the file is safe."""
+    import argparse
+
+    import torch
+    from safetensors.torch import load_file
+
+    from workbench.generation.loading import UnsafeCheckpointError
+    from workbench.generation.single_file import save_single_file
+
+    weights = load_file(str(save_single_file(load_model(tiny_model_dir, device="cpu").pipeline, tmp_path / "m.safetensors")))
+    torch.save({"state_dict": weights, "callbacks": {"cfg": argparse.Namespace(lr=1e-4)}}, tmp_path / "m.ckpt")
+    with pytest.raises(UnsafeCheckpointError):
+        load_model(tmp_path / "m.ckpt", device="cpu", config=str(tiny_model_dir))
+    model = load_model(tmp_path / "m.ckpt", device="cpu", config=str(tiny_model_dir), trust_pickle=True)
+    reference = load_model(tmp_path / "m.safetensors", device="cpu", config=str(tiny_model_dir)).pipeline
+    assert torch.equal(model.pipeline.unet.conv_in.weight, reference.unet.conv_in.weight)
+
+
+HUB_MODEL = """
+import json, sys
+from workbench.generation.loading import load_model
+print(json.dumps(load_model("org/tiny", device="cpu").hash))
+"""
+
+
+def test_a_hub_model_is_keyed_by_the_weights_of_its_snapshot(tiny_model_dir, tmp_path):
+    """A hub model updated in the cache (another snapshot) must not be served the old one's images."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file, save_file
+
+    repo = tmp_path / "hub" / "models--org--tiny"
+    for commit in ("aaa", "bbb"):
+        shutil.copytree(tiny_model_dir, repo / "snapshots" / commit)
+    unet = repo / "snapshots" / "bbb" / "unet" / "diffusion_pytorch_model.safetensors"
+    save_file({k: v + 0.01 for k, v in load_file(str(unet)).items()}, str(unet))
+    (repo / "refs").mkdir()
+    env = {**__import__("os").environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    hashes = []
+    for commit in ("aaa", "bbb"):
+        (repo / "refs" / "main").write_text(commit)
+        out = subprocess.run([sys.executable, "-c", HUB_MODEL], env=env, capture_output=True, text=True, check=True)
+        hashes.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert hashes[0] == load_model(tiny_model_dir, device="cpu").hash and hashes[1] not in ("", hashes[0])

@@ -52,6 +52,25 @@ def _checked(items, what: str, kind, hint: str) -> list:
     return items
 
 
+def _check_not_pickle(model: str, pretrained: str | None, trust_pickle: bool) -> None:
+    """Refuse weights open_clip would unpickle: a local file that is not .safetensors, or the
+    file open_clip picks in a `local-dir:` folder. (Pretrained tags come from the hub cache.)"""
+    from workbench.generation.loading import check_weights_file
+
+    if pretrained and Path(pretrained).is_file():
+        check_weights_file(Path(pretrained), trust_pickle)
+    elif pretrained and Path(pretrained).suffix.lower() in (".pt", ".bin", ".pth", ".ckpt", ".pkl"):
+        check_weights_file(Path(pretrained), trust_pickle)  # missing, but refused before open_clip's message
+    if str(model).startswith("local-dir:"):
+        from open_clip import factory
+
+        folder = Path(str(model)[len("local-dir:"):])
+        pick = getattr(factory, "_find_checkpoint_in_dir", None)  # open_clip's own choice, where it has one
+        chosen = pick(folder) if pick and folder.is_dir() else None
+        for path in [Path(chosen)] if chosen else [p for p in folder.glob("*") if p.suffix in (".bin", ".pth")]:
+            check_weights_file(path, trust_pickle)
+
+
 class ClipEmbedder:
     """An open_clip model that turns texts and images into unit vectors."""
 
@@ -74,9 +93,7 @@ class ClipEmbedder:
         else:
             self.model_id = f"{model}/{Path(pretrained).name if pretrained else 'random'}"
         self.cache_id = _cache_id(self.model_id, pretrained)
-        if pretrained and Path(pretrained).suffix in (".pt", ".bin", ".pth", ".ckpt") and not trust_pickle:
-            raise ValueError(f"{pretrained} is a pickle checkpoint, which can run code when loaded; use a "
-                             ".safetensors file or pass trust_pickle=True if you trust its source")
+        _check_not_pickle(model, pretrained, trust_pickle)
         try:
             self.model, _, self.preprocess = open_clip.create_model_and_transforms(model, pretrained=pretrained,
                                                                                     device=device)

@@ -8,7 +8,8 @@
 Device and dtype default to what the machine does well: CUDA with float16 (bfloat16 where
 supported), Apple MPS with float16, else CPU with float32; both can be overridden.
 Pickle checkpoints (.ckpt, .bin, .pt) can run code when loaded, so they are refused unless
-the caller passes `trust_pickle=True`. A model's own safety checker is kept. On the CPU, a
+the caller passes `trust_pickle=True`: a single file, and any part of a folder or a hub model
+that has only pickle weights. A model's own safety checker is kept. On the CPU, a
 few layer classes are swapped for ones whose sums do not depend on the batch, so that a seed
 gives the same pixels alone or in a grid (`batch_invariance.py`).
 """
@@ -58,9 +59,11 @@ def scheduler_settings(scheduler) -> str:
 
 
 def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
-    """(device, dtype) to use: the caller's choice, else the best the machine offers."""
+    """(device, dtype) to use: the caller's choice (a name or a torch.device), else the best the
+    machine offers."""
     import torch
 
+    device = None if device is None else str(device)  # "cpu" and torch.device("cpu") alike from here on
     if device is None:
         if torch.cuda.is_available():
             device = "cuda"
@@ -96,13 +99,55 @@ def weights_hash(paths: list[Path]) -> str:
     return digest.hexdigest()[:16] if paths else ""
 
 
+def saved_variant(folder: Path | None) -> str | None:
+    """"fp16" for a folder saved with `save_pretrained(variant="fp16")` alone (every weight file
+    named *.fp16.safetensors), which diffusers loads only when told the variant; else None."""
+    if folder is None:
+        return None
+    names = [p.name for p in weight_files(folder)]
+    variants = {name.split(".")[-2] for name in names if name.count(".") == 2}
+    return variants.pop() if names and len(variants) == 1 and all(n.count(".") == 2 for n in names) else None
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The weight files of a diffusers folder (or a hub snapshot), for `weights_hash`."""
+    return [p for p in Path(folder).rglob("*") if p.suffix in (".safetensors", ".bin")]
+
+
 def _is_hub_id(name: str) -> bool:
     """'owner/name', and not a path: 'models/sd15.safetensors' that is not there is a mistyped file."""
     return (name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).exists()
             and Path(name).suffix.lower() not in PICKLE_SUFFIXES | {".safetensors"})
 
 
-def _from_folder(folder: Path, torch_dtype):
+def check_weights_file(path: Path, trust_pickle: bool) -> None:
+    """Refuse a weights file that would be unpickled, unless trusted. diffusers and open_clip read
+    a file as safetensors by its exact, lower-case suffix alone; anything else goes to torch.load."""
+    path = Path(path)
+    if path.name.endswith(".safetensors"):
+        return
+    if path.suffix.lower() == ".safetensors":
+        raise UnsafeCheckpointError(f"{path.name}: rename it to end in '.safetensors' (lower case); diffusers and "
+                                    "open_clip read only that suffix as safetensors and unpickle anything else")
+    if not trust_pickle:
+        raise UnsafeCheckpointError(
+            f"{path.name} is not a .safetensors file, so it would be loaded with pickle, which can run arbitrary "
+            "code; convert it to .safetensors, or pass trust_pickle=True (CLI: --trust-pickle) if you trust its "
+            "source")
+
+
+def _refuse_pickled_parts(folder: Path, err: Exception) -> None:
+    """After a safetensors-only load failed: if the folder holds pickle weights, say that, not
+    'incomplete'."""
+    pickled = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickled:
+        raise UnsafeCheckpointError(
+            f"{folder} has parts with pickle weights only ({', '.join(pickled[:3])}), which can run arbitrary code "
+            "when loaded; save the pipeline again with save_pretrained (safetensors), or pass trust_pickle=True "
+            f"(CLI: --trust-pickle) if you trust its source ({type(err).__name__}: {err})") from None
+
+
+def _from_folder(folder: Path, torch_dtype, trust_pickle: bool = False):
     from diffusers import DiffusionPipeline
 
     if not (folder / "model_index.json").is_file():
@@ -112,8 +157,12 @@ def _from_folder(folder: Path, torch_dtype):
     if mismatch:
         warnings.warn(mismatch, UserWarning, stacklevel=3)
     try:
-        return DiffusionPipeline.from_pretrained(str(folder), dtype=torch_dtype, local_files_only=True)
+        return DiffusionPipeline.from_pretrained(str(folder), dtype=torch_dtype, local_files_only=True,
+                                                 use_safetensors=None if trust_pickle else True,
+                                                 variant=saved_variant(folder))
     except (OSError, KeyError, ValueError) as err:  # a part missing, a broken model_index.json
+        if not trust_pickle:
+            _refuse_pickled_parts(folder, err)
         raise ModelNotFoundError(f"{folder} is not a complete diffusers model ({type(err).__name__}: {err}); "
                                  "check that each part model_index.json names (unet, vae, text_encoder, ...) "
                                  "is a subfolder with its config and weights, or save it again with "
@@ -143,11 +192,9 @@ def scheduler_mismatch(folder: Path) -> str | None:
 def _from_single_file(path: Path, torch_dtype, config: str | None, trust_pickle: bool):
     from diffusers import StableDiffusionPipeline
 
-    if path.suffix.lower() in PICKLE_SUFFIXES and not trust_pickle:
-        raise UnsafeCheckpointError(
-            f"{path.name} is a pickle checkpoint, which can run arbitrary code when loaded; "
-            "convert it to .safetensors, or pass trust_pickle=True (CLI: --trust-pickle) if you trust its source")
-    if path.suffix.lower() not in PICKLE_SUFFIXES | {".safetensors"}:
+    if path.suffix.lower() in PICKLE_SUFFIXES | {".safetensors"}:
+        check_weights_file(path, trust_pickle)
+    else:
         raise ValueError(f"{path.name}: unknown checkpoint type; expected .safetensors (or a trusted .ckpt)")
     kwargs = {"torch_dtype": torch_dtype, "local_files_only": True}
     if config:
@@ -155,22 +202,50 @@ def _from_single_file(path: Path, torch_dtype, config: str | None, trust_pickle:
     try:
         return StableDiffusionPipeline.from_single_file(str(path), **kwargs)
     except (OSError, ValueError) as err:
+        if trust_pickle and path.suffix.lower() in PICKLE_SUFFIXES:  # training state beside the weights
+            import tempfile
+
+            from workbench.generation.single_file import trusted_pickle_to_safetensors
+
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    return StableDiffusionPipeline.from_single_file(
+                        str(trusted_pickle_to_safetensors(path, tmp)), **kwargs)
+                except (OSError, ValueError):
+                    pass  # the weights themselves do not load: say so below
+        advice = ("check that config= names a diffusers folder of the same architecture" if config else
+                  "offline, diffusers needs the matching model configuration: pass config=<a diffusers folder of "
+                  "the same architecture>")
         raise ModelNotFoundError(
-            f"could not load {path.name} as a single-file Stable Diffusion checkpoint ({err}). Offline, diffusers "
-            "needs the matching model configuration: pass config=<a diffusers folder of the same architecture>") from None
+            f"could not load {path.name} as a single-file Stable Diffusion checkpoint ({err}); {advice}") from None
 
 
-def _from_hub(model_id: str, torch_dtype):
+def _from_hub(model_id: str, torch_dtype, trust_pickle: bool = False):
+    """The pipeline, and the snapshot folder it was loaded from (its weights are hashed like a
+    local folder's, so an updated model is not served the old one's images)."""
     from diffusers import DiffusionPipeline
+    from huggingface_hub import try_to_load_from_cache
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    cached = try_to_load_from_cache(model_id, "model_index.json")
     try:
-        return DiffusionPipeline.from_pretrained(model_id, dtype=torch_dtype, local_files_only=offline)
+        pipeline = DiffusionPipeline.from_pretrained(
+            model_id, dtype=torch_dtype, local_files_only=offline, use_safetensors=None if trust_pickle else True,
+            variant=saved_variant(Path(cached).parent) if isinstance(cached, str) else None)
     except Exception as err:  # the hub client raises many types (OSError, HTTP errors, LocalEntryNotFound)
-        raise ModelNotFoundError(
-            f"model {model_id!r} is not in the local cache and the hub could not be reached ({type(err).__name__}). "
-            f"On a connected machine run `hf download {model_id}` and copy the cache folder "
-            "(~/.cache/huggingface) here, or save the model with save_pretrained and pass that folder") from None
+        index = try_to_load_from_cache(model_id, "model_index.json")
+        if not isinstance(index, str):  # not cached at all
+            raise ModelNotFoundError(
+                f"model {model_id!r} is not in the local cache and the hub could not be reached "
+                f"({type(err).__name__}). On a connected machine run `hf download {model_id}` and copy the cache "
+                "folder (~/.cache/huggingface) here, or save the model with save_pretrained and pass that folder"
+            ) from None
+        if not trust_pickle:
+            _refuse_pickled_parts(Path(index).parent, err)
+        raise ModelNotFoundError(f"model {model_id!r} is in the local cache ({Path(index).parent}) but did not load "
+                                 f"({type(err).__name__}: {err})") from None
+    index = try_to_load_from_cache(model_id, "model_index.json")
+    return pipeline, Path(index).parent if isinstance(index, str) else None
 
 
 def load_model(model: str | os.PathLike | None = None, *, device: str | None = None, dtype: str | None = None,
@@ -197,14 +272,14 @@ def load_model(model: str | os.PathLike | None = None, *, device: str | None = N
         path = Path(name).expanduser()
     defaults = defaults_for(path, config)  # read first: a bad file stops us before the slow part
     if path.is_dir():
-        pipeline = _from_folder(path, torch_dtype)
-        weights = [p for p in path.rglob("*") if p.suffix in (".safetensors", ".bin")]
+        pipeline = _from_folder(path, torch_dtype, trust_pickle)
+        weights = weight_files(path)
     elif path.is_file():
         pipeline = _from_single_file(path, torch_dtype, config, trust_pickle)
         weights = [path]
     elif _is_hub_id(name):
-        pipeline = _from_hub(name, torch_dtype)
-        weights = []
+        pipeline, snapshot = _from_hub(name, torch_dtype, trust_pickle)
+        weights = weight_files(snapshot) if snapshot is not None else []
     else:
         raise ModelNotFoundError(f"no model at {name!r}: not a file, not a folder and not a hub id like 'org/name'")
     pipeline = pipeline.to(device)

@@ -98,3 +98,23 @@ def save_single_file(pipeline, path: str | Path, half: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata={"format": "pt", "software": "Prompt Workbench"})
     return path
+
+
+def trusted_pickle_to_safetensors(path: str | Path, out_dir: str | Path) -> Path:
+    """The weights of a pickle checkpoint the user trusts, written as `.safetensors` in `out_dir`.
+
+    diffusers unpickles `.ckpt` files with `weights_only=True`, which refuses the training state
+    many of them carry beside the weights (a Lightning `callbacks` entry, an argparse
+    namespace); the user's `trust_pickle=True` is what allows a full unpickling here.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # trusted by the caller
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"{Path(path).name} holds no state dict of weights (got {type(checkpoint).__name__})")
+    tensors = {k: v.detach().contiguous().clone() for k, v in state.items() if isinstance(v, torch.Tensor)}
+    out = Path(out_dir) / (Path(path).stem + ".safetensors")
+    save_file(tensors, str(out))
+    return out

@@ -77,9 +77,13 @@ def build_clip(name: str = CLIP_MODEL_NAME, seed: int | None = None):
 
 
 def load_clip(checkpoint: Path | str, name: str = CLIP_MODEL_NAME):
-    """The trained toy CLIP and its eval preprocessing, read through open_clip's own loader."""
+    """The trained toy CLIP and its eval preprocessing, read through open_clip's own loader
+    (from a .safetensors file only: the recipe writes no other kind)."""
     import open_clip
 
+    from workbench.generation.loading import check_weights_file
+
+    check_weights_file(Path(checkpoint), trust_pickle=False)
     if name == CLIP_MODEL_NAME:
         register_clip_config()
     model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(checkpoint))
@@ -403,8 +407,8 @@ def load_pipeline(folder: Path | str, device: str | torch.device = "cpu"):
     """Load a saved pipeline folder the ordinary way, offline, in float32."""
     from diffusers import DiffusionPipeline
 
-    pipe = DiffusionPipeline.from_pretrained(
-        str(folder), dtype=torch.float32, local_files_only=True
+    pipe = DiffusionPipeline.from_pretrained(  # safetensors only: --model-dir may name any folder
+        str(folder), dtype=torch.float32, local_files_only=True, use_safetensors=True
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
