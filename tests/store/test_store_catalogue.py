@@ -1,5 +1,6 @@
 """The run store: content addressing, no lost images (interrupts, kills, two kernels), repair."""
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -306,9 +307,23 @@ def test_import_peers_pngs(store, tmp_path):
     assert stored[2].record.request.seed == 2**64 - 1
     assert store.import_png(comfy).key == stored[0].key and len(store) == 3  # idempotent
     assert all(s.path.parent == store.images_folder for s in stored)
+
+
+def test_an_imported_png_is_never_served_as_what_its_metadata_claims(store, tmp_path):
+    """A PNG saying it is what a request makes is not proof of it: served from the store, a
+    shared file would stand in for an image the user never made (and skew a bias probe)."""
     ours = store.put(make_record(0), tiny_image(0))
+    assert store.import_png(ours.path).key == ours.key and len(store) == 1  # this very image, already here
+    forged = tmp_path / "forged.png"
+    from workbench.store.png import save_png
+
+    save_png(tiny_image(99), forged, make_record(0))  # claims seed 0's request, with other pixels
     other = RunStore(tmp_path / "other")
-    assert other.import_png(ours.path).key == ours.key  # our PNGs keep their content address
+    imported = other.import_png(forged)
+    assert imported.key != ours.key and imported.record.request == make_record(0).request  # kept, with its record
+    assert other.get(make_record(0).key) is None  # but never served for the request it claims
+    other.rebuild()
+    assert other.get(make_record(0).key) is None and len(other) == 1
 
 
 def test_a_peer_png_claiming_a_huge_size_imports_and_the_store_still_rebuilds(store, tmp_path):
@@ -356,10 +371,21 @@ def test_embedding_cache_round_trip(store):
 
 
 def test_stored_image_loads_without_holding_the_file_open(store):
+    """A kept image must not pin its PNG: Windows could not move or delete it, and a notebook that
+    shows hundreds of images would run out of file descriptors."""
     stored = store.put(make_record(0), tiny_image(0))
     image = stored.image()
     assert isinstance(image, Image.Image) and image.size == (32, 32)
-    stored.path.rename(stored.path.with_suffix(".moved"))  # works on Windows only if closed
+    fds = "/proc/self/fd"
+    if os.path.isdir(fds):  # checked before the pixels are read: reading a lazy image would load and close it
+        open_files = []
+        for fd in os.listdir(fds):
+            with contextlib.suppress(OSError):  # the descriptor listdir itself used is gone by now
+                open_files.append(os.readlink(os.path.join(fds, fd)))
+        assert str(stored.path.resolve()) not in open_files, f"{stored.path.name} is still open"
+    else:  # no /proc (macOS, Windows): there an open file refuses to move, on Windows at least
+        stored.path.rename(stored.path.with_suffix(".moved"))
+    assert np.array_equal(np.asarray(image), np.asarray(tiny_image(0)))  # the pixels came with it
 
 
 def test_put_refuses_what_cannot_be_a_png(store):

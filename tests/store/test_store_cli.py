@@ -44,3 +44,14 @@ def test_one_odd_png_is_skipped_by_name_and_the_others_imported(tmp_path, capsys
     assert "imported 2 image(s)" in captured.out and "skipped 1" in captured.out
     assert f"skipped: {src / 'b.png'}" in captured.err
     assert main(["store", "rebuild", "--store", str(store)]) == 0
+
+
+def test_terminal_escapes_in_an_imported_prompt_are_not_printed(tmp_path, capsys):
+    """A PNG's prompt could retitle or recolour the terminal, or fake a line of output."""
+    hostile = "\x1b]2;owned\x07\x1b[31mred\nimported 99 image(s)"
+    peer_png(tmp_path / "a.png", {"parameters": A1111_TEXT.replace("a photo of", hostile, 1)})
+    assert main(["store", "import", str(tmp_path / "a.png"), "--store", str(tmp_path / "store")]) == 0
+    assert main(["store", "list", "--store", str(tmp_path / "store")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.count("?]2;owned??[31mred?imported 99 image(s)") == 2  # on the lines of its image alone

@@ -7,8 +7,9 @@
 
 Images are content-addressed: the key of an image is its request's key (`GenerationRequest.key`),
 so an identical request is served from the store (`get`) instead of being generated again.
-Images imported from other tools are keyed by their bytes instead: their requests do not pin
-their pixels (different noise, batch effects), so two of them may share a request.
+Imported images are keyed by their bytes instead: a peer's request does not pin its pixels
+(different noise, batch effects), and a PNG's own claim to be what a request makes is not proof
+of it, so an imported file is never served as a generation result.
 
 No lost data, by construction:
 1. `put` writes the PNG first (atomically: temp file, fsync, rename), then inserts its row in
@@ -81,6 +82,14 @@ def file_name(prompt: str, seed: int, key: str) -> str:
 def imported_key(path: Path) -> str:
     """The key of a peer's image: its bytes (peers' requests do not pin their pixels)."""
     return hashlib.sha256(b"imported-png\n" + Path(path).read_bytes()).hexdigest()
+
+
+def stored_key(record: ImageRecord, path: Path) -> str:
+    """The key a PNG in images/ is catalogued under: its request's key if the store made it (its
+    file name ends in that key, as `put` names it), else its bytes (an imported file)."""
+    if record.source == "workbench" and path.name.endswith(f"_{record.key[:16]}.png"):
+        return record.key
+    return imported_key(path)
 
 
 def _sql_int(value):
@@ -228,7 +237,12 @@ class RunStore:
         """Copy a PNG (ours, or from A1111, ComfyUI, InvokeAI, Fooocus) into the store and catalogue it."""
         path = Path(path)
         record = read_png_metadata(path)  # raises MetadataError naming the file
-        key = record.key if record.source == "workbench" else imported_key(path)
+        ours = self.get(record.key) if record.source == "workbench" else None
+        if ours is not None and ours.path.read_bytes() == path.read_bytes():  # this very image, already here
+            if run is not None:
+                self.add_to_run(run, ours.key)
+            return ours
+        key = imported_key(path)
         rows = self._catalogue.query("SELECT key, run, path, record FROM images WHERE key = ?", (key,))
         if rows and self._stored(rows[0]) is not None:
             if run is not None:
@@ -327,8 +341,7 @@ class RunStore:
         for path in self._pngs():
             try:
                 record = read_png_metadata(path)
-                key = record.key if record.source == "workbench" else imported_key(path)
-                found.append((key, record, path, read_run_info(path)))
+                found.append((stored_key(record, path), record, path, read_run_info(path)))
             except StoreError as error:
                 log.warning("rebuild skipped %s: %s", path, error)
                 unreadable[path.relative_to(self.folder).as_posix()] = str(error)

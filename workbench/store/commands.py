@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from pathlib import Path
+
+
+def shown(text: str, width: int) -> str:
+    """A prompt from a PNG, safe to print: control characters (terminal escapes, newlines) become
+    '?', so a file cannot retitle or recolour the terminal, or fake lines of output."""
+    return "".join("?" if unicodedata.category(c) in ("Cc", "Cf") else c for c in text[:width])
 
 
 def find_store(path: str, *, images_only: bool = False) -> Path:
@@ -45,7 +52,7 @@ def cmd_import(args) -> int:
             skipped += 1
             continue
         imported += 1
-        print(f"{stored.record.source:9} seed {stored.record.request.seed:<11} {stored.record.request.prompt[:60]}")
+        print(f"{stored.record.source:9} seed {stored.record.request.seed:<11} {shown(stored.record.request.prompt, 60)}")
     print(f"imported {imported} image(s) into {folder}" + (f", skipped {skipped}" if skipped else ""))
     return 0 if imported else 2
 
@@ -60,7 +67,7 @@ def cmd_list(args) -> int:
         return 0
     for s in items:
         r = s.record.request
-        print(f"{s.key[:10]}  {s.record.source:9} seed {r.seed:<10} {r.steps:>3} steps  {r.prompt[:70]}")
+        print(f"{s.key[:10]}  {s.record.source:9} seed {r.seed:<10} {r.steps:>3} steps  {shown(r.prompt, 70)}")
     print(f"{len(store)} image(s) in {store.folder}")
     return 0
 
