@@ -66,7 +66,7 @@ def _chosen_threads() -> int | None:
     value = os.environ.get(ENV, "").strip()
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
+    if not value.isascii() or not value.isdigit() or int(value) < 1:  # "²" is a digit to isdigit()
         raise ValueError(f"{ENV}={value!r} must be a whole number of threads, 1 or more "
                          f"(unset it to let the workbench choose)")
     return int(value)

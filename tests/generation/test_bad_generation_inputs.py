@@ -25,7 +25,9 @@ def req(gen, **kwargs):
 CASES = [
     ("unknown model path", lambda g, t: load_model(t / "no-such-model"), ModelNotFoundError,
      r"no model at '.*no-such-model': not a file, not a folder and not a hub id"),
-    ("folder that is not a model", lambda g, t: load_model(t), ModelNotFoundError, r"no model_index.json"),
+    ("folder that is not a model", lambda g, t: load_model(t), ModelNotFoundError,
+     r"is a folder but not a diffusers model \(no model_index.json\); save one with "
+     r"pipeline.save_pretrained\(folder\) or pass a .safetensors file"),
     ("pickle checkpoint", lambda g, t: load_model(_file(t, "m.ckpt")), UnsafeCheckpointError,
      r"m.ckpt is not a .safetensors file, so it would be loaded with pickle, which can run arbitrary code.*"
      r"trust_pickle=True"),
@@ -68,6 +70,10 @@ CASES = [
     ("variation strength past 1", lambda g, t: req(g, seeds=0, variation_seed=1, variation_strength=1.5), ValueError,
      r"variation strength must be between 0 and 1"),
     ("empty prompt", lambda g, t: g.requests("  "), ValueError, r"prompt is empty"),
+    ("variation strength without a variation seed", lambda g, t: req(g, seeds=0, variation_strength=0.8), ValueError,
+     r"variation strength 0.8 needs a variation seed to move towards; pass variation_seed=N"),
+    ("thread count in superscript digits", lambda g, t: _with_env("WORKBENCH_THREADS", "²", lambda: req(g, seeds=0)),
+     ValueError, r"WORKBENCH_THREADS='²' must be a whole number of threads"),
     ("prompt walk to an opted-out artist", lambda g, t: _interpolate(g, "a fox", "a fox by greg rutkowski"),
      PolicyRefusal, r"'Greg Rutkowski' asked not to"),
     ("typed prompt naming an opted-out artist", lambda g, t: g.requests("a castle by greg rutkowski"), PolicyRefusal,
@@ -75,7 +81,7 @@ CASES = [
     ("thread count not a number", lambda g, t: _with_env("WORKBENCH_THREADS", "two", lambda: req(g, seeds=0)),
      ValueError, r"WORKBENCH_THREADS='two' must be a whole number of threads, 1 or more"),
     ("corrupted store file", lambda g, t: ImageGenerator(g.model, store=_corrupt_store(t)), StoreError,
-     r"catalogue.sqlite"),
+     r"catalogue.sqlite is corrupt .*Move it aside .*RunStore.recover\(folder\) does both"),
 ]
 
 

@@ -101,9 +101,10 @@ def test_another_precision_is_not_served_the_stored_image(tiny_model, tiny_model
 
 def test_numpy_sizes_and_seeds_make_plain_records(gen):
     """Notebooks pass numpy numbers; the record must stay JSON and the size must be honoured."""
-    result = gen.generate(gen.requests("a red circle", np.int64(3), steps=1, width=np.int64(24)))[0]
+    result = gen.generate(gen.requests("a red circle", np.int64(3), steps=np.int64(1), width=np.int64(24)))[0]
     assert (result.request.seed, result.request.width, result.image.width) == (3, 24, 24)
     assert type(result.request.width) is int and '"width": 24' in result.record.to_json()
+    assert type(result.request.steps) is int and '"steps": 1' in result.record.to_json()
 
 
 def test_a_scheduler_set_up_otherwise_is_not_served_the_stored_image(tiny_model_dir, tmp_path):
@@ -141,3 +142,33 @@ def test_a_damaged_stored_png_is_set_aside_and_made_again(gen):
     assert not again.cached and np.array_equal(np.asarray(again.image), np.asarray(first.image))
     assert first.path.with_name(first.path.name + ".damaged").read_bytes() == data[: len(data) // 2]  # kept
     assert gen.store.check() == [] and gen.generate(gen.requests("a red circle", seeds=0, steps=2))[0].cached
+
+
+def test_requests_built_before_a_sampler_swap_are_refused(tiny_model_dir):
+    """Else the new sampler's image would be stored as the old one's, and served for it for good."""
+    from diffusers import EulerDiscreteScheduler
+
+    from workbench.generation.loading import load_model
+
+    gen = ImageGenerator(load_model(tiny_model_dir, device="cpu"), progress=False)
+    reqs = gen.requests("a red circle", seeds=0, steps=2)
+    gen.pipeline.scheduler = EulerDiscreteScheduler.from_config(gen.pipeline.scheduler.config)
+    with pytest.raises(ValueError, match=r"this request is for the sampler DDIMScheduler, but the pipeline now runs "
+                                         r"EulerDiscreteScheduler; build the requests again"):
+        gen.generate(reqs)
+    assert gen.generate(gen.requests("a red circle", seeds=0, steps=2))[0].request.scheduler == "EulerDiscreteScheduler"
+
+
+def test_no_negative_prompt_reaches_the_pipeline_as_none(gen, monkeypatch):
+    """As diffusers' own default: SDXL zeroes the negative embedding only for None, not for ''."""
+    seen = []
+    real = type(gen.pipeline).__call__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs["negative_prompt"])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(gen.pipeline), "__call__", spy)
+    gen.generate(gen.requests("a red circle", seeds="0-1", steps=1) +
+                 gen.requests("a red circle", seeds="0-1", steps=1, negative_prompt="blurry"))
+    assert sorted(seen, key=str) == [None, ["blurry", "blurry"]]  # and never both kinds in one batch

@@ -61,7 +61,7 @@ def check_request(req: GenerationRequest, vae_scale: int = 8) -> None:
     check_seed(req.seed)
     if req.variation_seed is not None:
         check_seed(req.variation_seed, "variation seed")
-    if not isinstance(req.steps, int) or not 1 <= req.steps <= MAX_STEPS:
+    if isinstance(req.steps, bool) or not isinstance(req.steps, numbers.Integral) or not 1 <= req.steps <= MAX_STEPS:
         raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, not {req.steps!r}")
     if not 0 <= req.guidance < math.inf:  # also catches NaN
         raise ValueError(f"guidance must be a number, 0 or more (1 turns classifier-free guidance off), "
@@ -73,6 +73,9 @@ def check_request(req: GenerationRequest, vae_scale: int = 8) -> None:
             raise ValueError(f"{side} {value!r} must be a positive multiple of {step} for this model (e.g. {near})")
     if not 0.0 <= req.variation_strength <= 1.0:
         raise ValueError(f"variation strength must be between 0 and 1, not {req.variation_strength}")
+    if req.variation_strength and req.variation_seed is None:  # would change nothing, yet be recorded
+        raise ValueError(f"variation strength {req.variation_strength} needs a variation seed to move towards; "
+                         "pass variation_seed=N, or leave the strength at 0")
 
 
 class ImageGenerator:
@@ -131,15 +134,19 @@ class ImageGenerator:
             self.check_policy(prompt)
         size = self.native_size
         steps, guidance = self.defaults.resolve(steps, guidance)
-        settings = scheduler_settings(self.pipeline.scheduler)
-        settings = "" if settings == self.model.scheduler_settings else settings  # "": as the model loaded it
+        scheduler, settings = self._sampler()
         return [GenerationRequest(model=self.model.name, prompt=prompt, negative_prompt=negative_prompt or "",
-                                  seed=seed, steps=steps, guidance=guidance, width=_whole(width, size),
-                                  height=_whole(height, size), scheduler=type(self.pipeline.scheduler).__name__,
-                                  scheduler_settings=settings,
+                                  seed=seed, steps=_whole(steps, None), guidance=guidance, width=_whole(width, size),
+                                  height=_whole(height, size), scheduler=scheduler, scheduler_settings=settings,
                                   variation_seed=variation_seed, variation_strength=float(variation_strength),
                                   modifiers=modifiers)
                 for seed in parse_seeds(seeds)]
+
+    def _sampler(self) -> tuple[str, str]:
+        """The pipeline's scheduler as requests name it: its class, and its settings' hash ("" when
+        as the model loaded it)."""
+        settings = scheduler_settings(self.pipeline.scheduler)
+        return type(self.pipeline.scheduler).__name__, "" if settings == self.model.scheduler_settings else settings
 
     def check_policy(self, prompt: str) -> None:
         """Refuse `prompt` (PolicyRefusal) if the policy does, or warn of each finding if it only warns."""
@@ -162,8 +169,15 @@ class ImageGenerator:
         from tqdm.auto import tqdm
 
         # 1. Check inputs, and serve what the store already has
+        sampler = self._sampler()
         for req in requests:
             check_request(req, self.vae_scale)
+            if (req.scheduler, req.scheduler_settings) != sampler:  # else stored under a sampler that did not make it
+                raise ValueError(
+                    f"this request is for the sampler {req.scheduler or '(none named)'}"
+                    f"{' set up otherwise' if req.scheduler == sampler[0] else ''}, but the pipeline now runs "
+                    f"{sampler[0]}{' set up otherwise' if req.scheduler == sampler[0] else ''}; build the requests "
+                    "again with gen.requests(...) after changing the sampler")
         threads = default_threads(self.model.device)  # see workbench/threads.py
         if self.model.batch_invariant:  # again: adapters loaded since (LoRA) bring plain layers
             from workbench.generation.batch_invariance import make_pipeline_batch_invariant
@@ -176,7 +190,9 @@ class ImageGenerator:
         groups: dict[tuple, list[int]] = {}
         for i in todo:
             r = requests[i]
-            groups.setdefault((r.steps, r.guidance, r.width, r.height, r.scheduler), []).append(i)
+            # no negative prompt and an empty one differ on some pipelines (SDXL's zeroed negative)
+            groups.setdefault((r.steps, r.guidance, r.width, r.height, r.scheduler, bool(r.negative_prompt)),
+                              []).append(i)
         batches = [idx[k:k + self.max_batch] for idx in groups.values() for k in range(0, len(idx), self.max_batch)]
 
         bar = tqdm(total=len(requests), initial=len(requests) - len(todo), desc="images", unit="img",
@@ -232,7 +248,8 @@ class ImageGenerator:
         start = time.perf_counter()
         kwargs = {"callback_on_step_end": callback} if callback else {}
         with torch.inference_mode(), cpu_threads(threads):
-            out = pipe(prompt=[r.prompt for r in batch], negative_prompt=[r.negative_prompt for r in batch],
+            negative = [r.negative_prompt for r in batch] if first.negative_prompt else None  # as diffusers' default
+            out = pipe(prompt=[r.prompt for r in batch], negative_prompt=negative,
                        num_inference_steps=first.steps, guidance_scale=first.guidance, width=first.width,
                        height=first.height, latents=latents, generator=generators, output_type="pil", **kwargs)
         seconds = (time.perf_counter() - start) / len(batch)
