@@ -234,3 +234,20 @@ def test_cli_generation_takes_the_users_tags_and_policy(tmp_path, capsys, tiny_m
     code = main(["compare", "a red star, x", "--replace", "x", "--with", "x,soft glow", "--policy", str(policy.parent),
                  "--warn-only", *common])
     assert code == 0 and "warning: the keyword 'soft glow' is blocked" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["compare", "a red circle"], "say what to vary: --vary CATEGORY:ID1,ID2 or --replace TEXT --with A,B"),
+    (["compare", "a red circle", "--replace", "red"], "--replace needs --with"),
+    (["generate", "a red circle", "--seeds", "1 to 5"], "seed must be a whole number"),
+], ids=["compare without what to vary", "replace without --with", "seeds in words"])
+def test_bad_arguments_are_refused_before_the_model_loads(tmp_path, capsys, monkeypatch, argv, message):
+    """Loading a real model takes minutes; a typo must not cost them, nor leave an --out folder."""
+    import workbench.generation.loading
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(workbench.generation.loading, "load_model", must_not_load)
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -30,6 +30,17 @@ def _out_dir(path: str) -> Path:
     return out
 
 
+def _check_arguments(args, compare: bool = False) -> None:
+    """Refuse bad arguments before the model loads (minutes for a real one) and --out is made."""
+    from workbench.generation.seeds import parse_seeds
+
+    parse_seeds(args.seeds)
+    if compare and not (args.vary or args.replace):
+        raise ValueError("say what to vary: --vary CATEGORY:ID1,ID2 or --replace TEXT --with A,B")
+    if compare and args.replace:
+        _values(args.with_)
+
+
 def _generator(args, out: Path, policy):
     from workbench.generation.engine import ImageGenerator
     from workbench.generation.loading import load_model
@@ -47,6 +58,7 @@ def cmd_generate(args) -> int:
     from workbench.generation.grids import variation_grid
     from workbench.prompts.compose import compose
 
+    _check_arguments(args)
     out, policy = _out_dir(args.out), policy_from(args)
     composition = compose(args.prompt, args.tag or (), args.negative or "", library=library_from(args), policy=policy)
     for warning in composition.warnings:
@@ -69,6 +81,7 @@ def cmd_compare(args) -> int:
     from workbench.generation.grids import compare_modifiers, compare_prompts
     from workbench.prompts.library import parse_ref
 
+    _check_arguments(args, compare=True)
     out, policy = _out_dir(args.out), policy_from(args)
     gen = _generator(args, out, policy)
     with warnings.catch_warnings(record=True) as found:  # policy findings under --warn-only, said as warnings
@@ -78,11 +91,9 @@ def cmd_compare(args) -> int:
             refs = [f"{category}:{i.strip()}" for i in ids.split(",") if i.strip()]
             grid = compare_modifiers(gen, args.subject, refs, args.seeds, base_tags=args.tag or (),
                                      library=library_from(args), policy=policy, **_gen_kwargs(args))
-        elif args.replace:
+        else:
             grid = compare_prompts(gen, args.subject, args.replace, _values(args.with_), args.seeds,
                                    **_gen_kwargs(args))
-        else:
-            raise ValueError("say what to vary: --vary CATEGORY:ID1,ID2 or --replace TEXT --with A,B")
     for message in dict.fromkeys(str(w.message) for w in found):
         print(f"warning: {message}", file=sys.stderr)
     path = grid.save(out / "comparison.png")
