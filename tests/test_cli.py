@@ -17,6 +17,7 @@ def test_compose_prints_prompt_tokens_and_modifiers(capsys):
     code, out, _ = run(capsys, "compose", "a lighthouse", "--tag", "render_engines:octane-render", "--tag", "decades:1960s")
     assert code == 0
     assert "prompt:    a lighthouse, octane render, 1960s" in out
+    assert "tokens:    11/75 tokens\n" in out  # CLIP splits "1960s" into five tokens: 1 9 6 0 s
     assert "modifiers: render_engines:octane-render, decades:1960s" in out
 
 

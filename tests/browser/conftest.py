@@ -1,7 +1,8 @@
 """Fixtures for the browser tests: a JupyterLab server on a temp copy of the notebooks, and headless Chromium.
 
 Chromium is Debian's (`bash tests/setup_browser.sh` installs it as root); Playwright is pointed at it
-and never downloads a browser of its own. Without it, or without the playwright package, the tests skip.
+and never downloads a browser of its own. Without it, or without the playwright package, the tests skip;
+with WORKBENCH_REQUIRE_BROWSER=1 (CI sets it in .ci/run) they fail instead, so CI cannot pass without them.
 
     .venv/bin/python -m pytest tests/browser -m browser
     WORKBENCH_UPDATE_SCREENSHOT=1 .venv/bin/python -m pytest tests/browser -k composer   # also docs/screenshot.png
@@ -45,19 +46,37 @@ LAB_SETTINGS = {
 }
 
 
+REQUIRE_BROWSER = "WORKBENCH_REQUIRE_BROWSER"  # set (not "0"): a missing browser fails the tests, not skips them
+
+
 def find_chromium() -> str | None:
     if os.access("/usr/bin/chromium", os.X_OK):
         return "/usr/bin/chromium"
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def browser_required() -> bool:
+    return os.environ.get(REQUIRE_BROWSER, "") not in ("", "0")
+
+
+def skip_or_fail(reason: str, fix: str) -> None:
+    """Skip on a developer's machine; fail where the browser tests are required (CI), so they never vanish."""
+    if browser_required():
+        pytest.fail(f"{reason}; {REQUIRE_BROWSER} is set, so the browser tests must run: "
+                    f"{fix} or unset {REQUIRE_BROWSER}", pytrace=False)
+    pytest.skip(f"{reason}; {fix}")
+
+
 @pytest.fixture(scope="session")
 def chromium_path():
     path = find_chromium()
     if path is None:
-        pytest.skip("no chromium: the browser tests use Debian's chromium; install it with "
-                    "`sudo bash tests/setup_browser.sh` (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install -e '.[dev]')")
+        skip_or_fail("no chromium: the browser tests use Debian's chromium (looked for /usr/bin/chromium, then "
+                     "`chromium` and `chromium-browser` on PATH)", "run `sudo bash tests/setup_browser.sh`")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        skip_or_fail("the playwright package is not installed", "run `pip install -e '.[dev]'`")
     return path
 
 

@@ -9,6 +9,7 @@ def test_wilson_interval():
     low, high = wilson(80, 100)
     assert 0.71 < low < 0.72 and 0.86 < high < 0.87
     assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
+    assert wilson(6, 6)[1] == 1.0 and wilson(0, 6)[0] == 0.0  # exactly: a planted rate of 1 is inside
     assert wilson(0, 0) == (0.0, 1.0)
 
 
@@ -16,7 +17,8 @@ def test_sweep_reads_every_image_and_reports_rates(tiny_model, tmp_path):
     from workbench.generation.engine import ImageGenerator
 
     gen = ImageGenerator(tiny_model, store=tmp_path / "s", progress=False)
-    # a reader that calls an image "bright" when its mean is above the median of all: deterministic, known
+    # a reader that calls an image "bright" when its mean grey level is above 62: every image of the tiny
+    # random model is (they average about 125), so the true rates are known: bright 1, dark 0
     import numpy as np
 
     reader = AttributeReader(["bright", "dark"], lambda imgs: ["bright" if np.asarray(i.convert("L")).mean() > 62
@@ -31,10 +33,16 @@ def test_sweep_reads_every_image_and_reports_rates(tiny_model, tmp_path):
     assert len(gen.store) == 24
     again = BiasProbe(["doctor", "nurse"], ["kind"], seeds=range(6), steps=2).run(gen, reader)
     assert all(r.cached for c in again.cells for r in c.results)  # resumable: nothing recomputed
-    check = planted_check(probe, {"doctor": {"bright": 0.5}}, "bright", tolerance=1.0)
-    assert check[0]["role"] == "doctor" and check[0]["within_tolerance"]
-    fig = probe.figure("bright")
-    assert fig.data[0].y is not None and probe.grid("doctor").width > 0
+    # the check passes the true rate and fails a wrong one (nurse: 0 planted, every image read bright)
+    check = planted_check(probe, {"doctor": {"bright": 1.0}, "nurse": {"dark": 1.0}}, "bright", tolerance=0.05)
+    assert [(r["role"], r["planted"], r["measured"], r["error"], r["within_tolerance"]) for r in check] == [
+        ("doctor", 1.0, 1.0, 0.0, True), ("nurse", 0.0, 1.0, 1.0, False)]
+    assert not check[1]["in_interval"]
+    bright, dark = probe.figure("bright"), probe.figure("dark")
+    assert [(t.name, list(t.x), list(t.y)) for t in bright.data] == [("(no adjective)", ["doctor", "nurse"], [1.0, 1.0]),
+                                                                     ("kind", ["doctor", "nurse"], [1.0, 1.0])]
+    assert [list(t.y) for t in dark.data] == [[0.0, 0.0], [0.0, 0.0]]
+    assert probe.grid("doctor").width > 0
     with pytest.raises(ValueError, match=r"unknown value 'green'; the reader gives: bright, dark"):
         probe.figure("green")
 

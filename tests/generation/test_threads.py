@@ -28,9 +28,8 @@ def test_a_kernel_leaves_one_core_free(clean_env):
         assert threads.default_threads() == 1
     with threads.cpu_threads(1):
         assert threads.default_threads() == 1  # never zero
-    import torch
-
-    assert threads.default_threads(torch.device("cpu")) == 1
+    with threads.cpu_threads(4):  # a torch.device is read like the string "cpu"
+        assert threads.default_threads(torch.device("cpu")) == 3
     assert threads.default_threads("cuda") is None  # a GPU keeps PyTorch's setting
 
 

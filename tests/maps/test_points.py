@@ -3,7 +3,7 @@ and the bad inputs (empty store, unknown colour field, embeddings of two models)
 
 import numpy as np
 import pytest
-from map_helpers import PROMPTS, FakeClip, generated
+from map_helpers import PROMPTS, generated
 
 from workbench.maps.points import (
     COLOUR_FIELDS,
@@ -102,4 +102,3 @@ def test_cli_colour_fields_match():
     from workbench.maps import commands
 
     assert commands.COLOUR_FIELDS == COLOUR_FIELDS
-    assert isinstance(FakeClip().embed_texts(["x"]), np.ndarray)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from map_helpers import generated
 
+from workbench.maps.figures import POINTS_TRACE
 from workbench.maps.points import points_from_images, text_id
 from workbench.maps.state import LatentMapState
 
@@ -111,14 +112,34 @@ def test_a_failed_add_leaves_the_map_as_it_was(state, fake_clip):
     with pytest.raises(ValueError, match="contain NaN"):
         state.add(bad)
     assert len(state.points) == before and np.array_equal(state.layout, layout)
-    assert state.figure() is not None
+    drawn = state.figure().data[POINTS_TRACE]
+    assert list(drawn.customdata) == state.points.ids and len(drawn.x) == before
+    np.testing.assert_allclose(drawn.x, layout[:, 0], rtol=1e-6)  # drawn where the map had them
 
 
-def test_umap_replaces_pca_when_ready_without_blocking(points):
-    state = LatentMapState(points, projection="umap", n_neighbors=5)
-    assert state.shown == "pca" and state.layout is not None, "PCA is on screen while UMAP is computed"
-    shown = []
-    state.observe(lambda s: shown.append(s.shown))
+def test_umap_replaces_pca_when_ready_without_blocking(points, monkeypatch):
+    import threading
+
+    import workbench.maps.state as state_module
+
+    release = threading.Event()
+
+    class HeldUMAP(state_module.UMAPProjection):
+        """The real UMAP, held back until the test has looked at the map shown meanwhile."""
+
+        def fit(self, X):
+            release.wait(60)
+            return super().fit(X)
+
+    monkeypatch.setattr(state_module, "UMAPProjection", HeldUMAP)
+    try:
+        state = LatentMapState(points, projection="umap", n_neighbors=5)
+        assert state.shown == "pca" and state.layout.shape == (len(points), 2), "PCA is on screen while UMAP is computed"
+        assert state.busy and state.status == "computing the UMAP map… (PCA shown meanwhile)"
+        shown = []
+        state.observe(lambda s: shown.append(s.shown))
+    finally:
+        release.set()
     assert state.wait(120) and state.shown == "umap" and not state.busy
     assert state.layout.shape == (len(points), 2) and state.error == ""
     assert shown[-1] == "umap"

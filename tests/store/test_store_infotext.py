@@ -42,8 +42,10 @@ def test_empty_negative_prompt_and_valueless_keys_are_omitted():
 ])
 def test_values_that_would_break_the_line_are_json_quoted_and_read_back(value):
     text = format_infotext(design_fields(Model=value))
-    last_line = text.split("\n")[-1]
-    assert last_line.count("\n") == 0
+    lines = text.split("\n")
+    assert len(lines) == 3, "prompt, negative prompt, parameters: a newline in a value must not add a line"
+    last_line = lines[-1]
+    assert last_line.startswith("Steps: 20, ")
     if any(c in value for c in ",:\n") or value.startswith('"'):
         assert '"' in last_line.split("Model: ", 1)[1]
     assert parse_infotext(text)["Model"] == value

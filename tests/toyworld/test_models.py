@@ -198,8 +198,27 @@ def test_generation_is_seeded_per_image(tiny_clip, tokenizer):
         generate(pipe, [p, p], [1], steps=2)
 
 
+TRAINED_FILES = [  # what paths.is_trained looks for, written out here so that a part it stops checking is noticed
+    "clip/open_clip_model.safetensors",
+    "pipeline/model_index.json",
+    "pipeline/unet/diffusion_pytorch_model.safetensors",
+    "pipeline/vae/diffusion_pytorch_model.safetensors",
+    "pipeline/text_encoder/model.safetensors",
+    "pipeline/tokenizer/tokenizer_config.json",
+]
+
+
 def test_is_trained_needs_every_part(tmp_path):
+    """A half-written model folder (a training run killed midway) must not pass for a trained model."""
     assert not paths.is_trained(tmp_path)
+    for name in TRAINED_FILES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    assert paths.is_trained(tmp_path)
+    for name in TRAINED_FILES:
+        (tmp_path / name).unlink()
+        assert not paths.is_trained(tmp_path), f"trained without {name}"
+        (tmp_path / name).touch()
 
 
 @pytest.mark.parametrize("stage", ["2c", "5"])
