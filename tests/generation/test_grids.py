@@ -91,3 +91,20 @@ def test_filmstrip_reads_the_embedded_models_velocity_prediction():
                        dtype=float)
     distance = [np.abs(np.asarray(f, dtype=float) - final).mean() for _, f in frames]
     assert distance[0] > distance[1] > distance[2] and distance[1] < 10 and distance[2] < 4, distance
+
+
+@pytest.mark.parametrize("sampler", ["HeunDiscreteScheduler", "KDPM2DiscreteScheduler"])
+def test_a_second_order_samplers_last_frame_is_its_final_image(tiny_model_dir, sampler):
+    """Heun and KDPM2 call scheduler.step twice a step; frames counted per call showed mid-run
+    latents as the last steps."""
+    import diffusers
+
+    from workbench.generation.engine import ImageGenerator
+    from workbench.generation.loading import load_model
+
+    heun = ImageGenerator(load_model(tiny_model_dir, device="cpu"), progress=False)
+    heun.pipeline.scheduler = getattr(diffusers, sampler).from_config(heun.pipeline.scheduler.config)
+    frames = filmstrip(heun, "a red circle", seed=1, steps=6, at=[0, 5])
+    final = np.asarray(heun.generate(heun.requests("a red circle", seeds=1, steps=6))[0].image, dtype=float)
+    first, last = (np.abs(np.asarray(f, dtype=float) - final).mean() for _, f in frames)
+    assert last < 0.5 < first  # the last step's clean estimate is the image itself

@@ -93,20 +93,18 @@ def filmstrip(generator, prompt, seed: int = 0, steps: int | None = None, at: Se
     at = sorted(set(at if at is not None else [round(i * (steps - 1) / 7) for i in range(8)]))
     if not at or at[0] < 0 or at[-1] >= steps:
         raise ValueError(f"filmstrip steps must be between 0 and {steps - 1}, got {list(at)}")
-    captured: dict[int, torch.Tensor] = {}
     scheduler = pipe.scheduler
     original_step = scheduler.step
-    counter = {"i": 0}
+    calls: list[tuple[torch.Tensor, bool]] = []  # each call's clean estimate, and whether it ended a step
 
     def step(model_output, timestep, sample, *args, **kwargs):
         out = original_step(model_output, timestep, sample, *args, **kwargs)
-        i = counter["i"]
-        if i in at:
-            x0 = getattr(out, "pred_original_sample", None) if not isinstance(out, tuple) else None
-            if x0 is None:  # schedulers that do not report it (DPM-Solver): invert the forward process
-                x0 = clean_estimate(scheduler, model_output, timestep, sample)
-            captured[i] = x0[-1:].detach().clone()
-        counter["i"] += 1
+        x0 = getattr(out, "pred_original_sample", None) if not isinstance(out, tuple) else None
+        if x0 is None:  # schedulers that do not report it (DPM-Solver): invert the forward process
+            x0 = clean_estimate(scheduler, model_output, timestep, sample)
+        # second-order samplers (Heun, KDPM2) call step twice a step, and are back in first order
+        # once a step is done
+        calls.append((x0[-1:].detach().clone(), getattr(scheduler, "state_in_first_order", True)))
         return out
 
     scheduler.step = step
@@ -115,6 +113,12 @@ def filmstrip(generator, prompt, seed: int = 0, steps: int | None = None, at: Se
         bare.generate(bare.requests(prompt, seed, steps=steps, guidance=guidance))
     finally:
         scheduler.step = original_step
+    ends = [x0 for x0, done in calls[:-1] if done] + [calls[-1][0]]  # the last call ends the last step
+    if len(ends) != steps:
+        raise NotImplementedError(f"the filmstrip cannot tell the steps of {type(scheduler).__name__} apart "
+                                  f"({len(calls)} scheduler calls for {steps} steps); use a first-order sampler "
+                                  "such as DDIM, Euler or DPM-Solver++, or Heun")
+    captured = {i: ends[i] for i in at}
     frames = []
     for i in at:
         with torch.no_grad():
