@@ -172,3 +172,25 @@ def test_no_negative_prompt_reaches_the_pipeline_as_none(gen, monkeypatch):
     gen.generate(gen.requests("a red circle", seeds="0-1", steps=1) +
                  gen.requests("a red circle", seeds="0-1", steps=1, negative_prompt="blurry"))
     assert sorted(seen, key=str) == [None, ["blurry", "blurry"]]  # and never both kinds in one batch
+
+
+def test_an_ancestral_samplers_image_is_diffusers_own_for_that_seed(tiny_model_dir):
+    """Its step noise comes from the seed's generator after the starting noise, as when diffusers
+    draws both; from a freshly seeded one, the first noise added was the starting noise again."""
+    import torch
+    from diffusers import DDIMScheduler, EulerAncestralDiscreteScheduler
+
+    from workbench.generation.loading import load_model
+
+    gen = ImageGenerator(load_model(tiny_model_dir, device="cpu"), progress=False)
+    assert gen.requests("a red circle", seeds=0, steps=2)[0].step_noise == ""  # DDIM adds none: keys as before
+    gen.pipeline.scheduler = EulerAncestralDiscreteScheduler.from_config(gen.pipeline.scheduler.config)
+    ours = gen.generate(gen.requests("a red circle", seeds=[3, 4], steps=3))
+    assert {r.request.step_noise for r in ours} == {"after-start"}
+    with torch.inference_mode():
+        bare = gen.pipeline("a red circle", num_inference_steps=3, guidance_scale=ours[0].request.guidance,
+                            width=ours[0].request.width, height=ours[0].request.height,
+                            generator=[torch.Generator().manual_seed(3)]).images[0]
+    assert np.array_equal(pixels(ours[0]), np.asarray(bare))
+    gen.pipeline.scheduler = DDIMScheduler.from_config(gen.pipeline.scheduler.config)
+    assert gen.requests("a red circle", seeds=0, steps=2)[0].step_noise == ""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from workbench.generation.defaults import MAX_STEPS
 from workbench.generation.loading import LoadedModel, load_model, scheduler_settings, versions
-from workbench.generation.seeds import check_seed, initial_latent, parse_seeds
+from workbench.generation.seeds import STEP_NOISE, check_seed, draws_step_noise, initial_latent, parse_seeds, step_generator
 from workbench.store.record import GenerationRequest, ImageRecord
 from workbench.threads import cpu_threads, default_threads
 
@@ -95,6 +95,7 @@ class ImageGenerator:
         self.progress = progress
         self.policy = policy
         self._versions = versions()
+        self._step_noise: dict[str, str] = {}  # scheduler settings -> `step_noise`, probed once
 
     # --- building requests -------------------------------------------------------------------------
     @property
@@ -134,19 +135,24 @@ class ImageGenerator:
             self.check_policy(prompt)
         size = self.native_size
         steps, guidance = self.defaults.resolve(steps, guidance)
-        scheduler, settings = self._sampler()
+        scheduler, settings, step_noise = self._sampler()
         return [GenerationRequest(model=self.model.name, prompt=prompt, negative_prompt=negative_prompt or "",
                                   seed=seed, steps=_whole(steps, None), guidance=guidance, width=_whole(width, size),
                                   height=_whole(height, size), scheduler=scheduler, scheduler_settings=settings,
+                                  step_noise=step_noise,
                                   variation_seed=variation_seed, variation_strength=float(variation_strength),
                                   modifiers=modifiers)
                 for seed in parse_seeds(seeds)]
 
-    def _sampler(self) -> tuple[str, str]:
-        """The pipeline's scheduler as requests name it: its class, and its settings' hash ("" when
-        as the model loaded it)."""
-        settings = scheduler_settings(self.pipeline.scheduler)
-        return type(self.pipeline.scheduler).__name__, "" if settings == self.model.scheduler_settings else settings
+    def _sampler(self) -> tuple[str, str, str]:
+        """The pipeline's scheduler as requests name it: its class, its settings' hash ("" when as
+        the model loaded it) and how it draws step noise ("" when it adds none)."""
+        scheduler = self.pipeline.scheduler
+        settings = scheduler_settings(scheduler)
+        known = self._step_noise.get(settings)
+        if known is None:
+            known = self._step_noise[settings] = STEP_NOISE if draws_step_noise(scheduler) else ""
+        return type(scheduler).__name__, "" if settings == self.model.scheduler_settings else settings, known
 
     def check_policy(self, prompt: str) -> None:
         """Refuse `prompt` (PolicyRefusal) if the policy does, or warn of each finding if it only warns."""
@@ -172,7 +178,7 @@ class ImageGenerator:
         sampler = self._sampler()
         for req in requests:
             check_request(req, self.vae_scale)
-            if (req.scheduler, req.scheduler_settings) != sampler:  # else stored under a sampler that did not make it
+            if (req.scheduler, req.scheduler_settings, req.step_noise) != sampler:  # else stored under another sampler
                 raise ValueError(
                     f"this request is for the sampler {req.scheduler or '(none named)'}"
                     f"{' set up otherwise' if req.scheduler == sampler[0] else ''}, but the pipeline now runs "
@@ -242,8 +248,8 @@ class ImageGenerator:
         shape = (pipe.unet.config.in_channels, first.height // self.vae_scale, first.width // self.vae_scale)
         latents = torch.stack([initial_latent(r.seed, shape, r.variation_seed, r.variation_strength) for r in batch])
         latents = latents.to(self.model.device, dtype=pipe.unet.dtype)
-        # Schedulers that add noise while stepping (ancestral) draw it per image too.
-        generators = [torch.Generator("cpu").manual_seed(r.seed) for r in batch]
+        # Samplers that add noise while stepping (ancestral) draw it per image too, after the starting noise
+        generators = [step_generator(r.seed, shape) for r in batch]
         # 4. The pipeline call
         start = time.perf_counter()
         kwargs = {"callback_on_step_end": callback} if callback else {}

@@ -8,6 +8,11 @@ CPU generators give different numbers), and only then moved to the device.
 
 Variation seeds follow A1111 and InvokeAI: the noise is the spherical interpolation
 between the seed's noise and the variation seed's noise, at the given strength.
+
+Samplers that add noise while stepping (Euler a, DDPM, LCM, SDE solvers) draw it from the
+image's generator after its starting noise, as diffusers does when it draws both: drawn from
+a freshly seeded generator instead, the first noise added would be the starting noise again.
+Their requests say so (`STEP_NOISE`), so images made before are not served for them.
 """
 
 from __future__ import annotations
@@ -75,6 +80,42 @@ def seed_noise(seed: int, shape: tuple[int, ...]):
 
     generator = torch.Generator("cpu").manual_seed(check_seed(seed))
     return torch.randn(shape, generator=generator, dtype=torch.float32)
+
+
+STEP_NOISE = "after-start"  # a request's `step_noise` when its sampler draws noise while stepping
+
+
+def step_generator(seed: int, shape: tuple[int, ...]):
+    """The CPU generator a sampler draws its step noise from: the seed's, moved past the
+    starting noise `seed_noise` draws from it."""
+    import torch
+
+    generator = torch.Generator("cpu").manual_seed(check_seed(seed))
+    torch.randn(shape, generator=generator, dtype=torch.float32)
+    return generator
+
+
+def draws_step_noise(scheduler) -> bool:
+    """Whether `scheduler` adds noise while stepping: found by taking three steps on a copy and
+    seeing whether a generator was drawn from (DDIM with eta 0, Euler and DPM-Solver++ draw
+    none; Euler a, KDPM2 a, DDPM, LCM, TCD and the SDE solvers do)."""
+    import copy
+
+    import torch
+
+    probe = copy.deepcopy(scheduler)
+    generator = torch.Generator("cpu").manual_seed(0)
+    before = generator.get_state()
+    try:
+        probe.set_timesteps(4)
+        sample = torch.zeros(1, 4, 8, 8)
+        step = type(probe).step  # the class's own: a filmstrip wraps the instance's
+        for t in probe.timesteps[:3]:
+            sample = step(probe, torch.zeros_like(sample), t, probe.scale_model_input(sample, t),
+                          generator=generator).prev_sample
+    except Exception:  # noqa: BLE001 - a sampler this probe cannot drive; generation will say more
+        return False
+    return not torch.equal(generator.get_state(), before)
 
 
 def slerp(t: float, a, b):

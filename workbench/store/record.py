@@ -52,6 +52,7 @@ class GenerationRequest:
     height: int
     scheduler: str = ""  # diffusers scheduler class name; "" = the pipeline's own
     scheduler_settings: str = ""  # hash of the scheduler's settings when changed after loading; "" = as loaded
+    step_noise: str = ""  # how a sampler that adds noise while stepping draws it (seeds.STEP_NOISE); "" = it adds none
     variation_seed: int | None = None
     variation_strength: float = 0.0  # 0 = the seed's noise, 1 = the variation seed's noise
     modifiers: tuple[tuple[str, str], ...] = ()  # (category, id) in the order applied
@@ -77,7 +78,8 @@ class GenerationRequest:
         ran in float32 on the CPU. The device is not part of the key: the same request made
         on another device is served from the store, and its record says where it was made.
         A variation seed at strength 0 does not change the noise, so it does not change the key.
-        A scheduler set up otherwise than the model loaded it adds its `scheduler_settings`.
+        A scheduler set up otherwise than the model loaded it adds its `scheduler_settings`, and one
+        that adds noise while stepping its `step_noise` (how that noise is drawn).
         Modifiers are not part of the key: they already shaped the prompt. Adapters (LoRA)
         loaded into a pipeline after it was loaded are not seen: load them before `load_model`
         hashes the weights, or use another store.
@@ -101,6 +103,8 @@ class GenerationRequest:
             canonical["dtype"] = dtype
         if self.scheduler_settings:  # left out when as loaded, which keeps the keys of earlier stores
             canonical["scheduler_settings"] = self.scheduler_settings
+        if self.step_noise:  # left out for samplers that add no noise, whose images did not change
+            canonical["step_noise"] = self.step_noise
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
