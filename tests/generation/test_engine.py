@@ -194,3 +194,32 @@ def test_an_ancestral_samplers_image_is_diffusers_own_for_that_seed(tiny_model_d
     assert np.array_equal(pixels(ours[0]), np.asarray(bare))
     gen.pipeline.scheduler = DDIMScheduler.from_config(gen.pipeline.scheduler.config)
     assert gen.requests("a red circle", seeds=0, steps=2)[0].step_noise == ""
+
+
+def test_a_lora_loaded_after_the_model_is_part_of_the_key(tiny_model_dir, tmp_path):
+    """The base weights are hashed at load; a LoRA added later must not be served the plain
+    model's images, nor the plain model a LoRA's."""
+    import torch
+    from peft import LoraConfig
+
+    from workbench.generation.loading import load_model
+
+    gen = ImageGenerator(load_model(tiny_model_dir, device="cpu"), store=tmp_path / "s", progress=False)
+    plain = gen.generate(gen.requests("a red circle", seeds=0, steps=2))[0]
+    assert plain.request.adapters == ""  # keys of images made without adapters are as before
+    before = gen.requests("a red circle", seeds=0, steps=2)
+    unet = gen.pipeline.unet
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]), "ink")
+    with torch.no_grad():
+        for name, weight in unet.named_parameters():
+            if "lora_B" in name:
+                weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match="the LoRA adapters loaded or active changed since this request was made"):
+        gen.generate(before)
+    ink = gen.generate(gen.requests("a red circle", seeds=0, steps=2))[0]
+    assert not ink.cached and ink.request.adapters and not np.array_equal(pixels(ink), pixels(plain))
+    unet.set_adapters(["ink"], weights=[0.5])
+    assert gen.requests("a red circle", seeds=0, steps=2)[0].adapters not in ("", ink.request.adapters)
+    unet.disable_adapters()
+    again = gen.generate(gen.requests("a red circle", seeds=0, steps=2))[0]
+    assert again.cached and again.request.adapters == "" and np.array_equal(pixels(again), pixels(plain))

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.generation.adapters import adapters_hash
 from workbench.generation.defaults import MAX_STEPS
 from workbench.generation.loading import LoadedModel, load_model, scheduler_settings, versions
 from workbench.generation.seeds import STEP_NOISE, check_seed, draws_step_noise, initial_latent, parse_seeds, step_generator
@@ -136,10 +137,11 @@ class ImageGenerator:
         size = self.native_size
         steps, guidance = self.defaults.resolve(steps, guidance)
         scheduler, settings, step_noise = self._sampler()
+        adapters = adapters_hash(self.pipeline)
         return [GenerationRequest(model=self.model.name, prompt=prompt, negative_prompt=negative_prompt or "",
                                   seed=seed, steps=_whole(steps, None), guidance=guidance, width=_whole(width, size),
                                   height=_whole(height, size), scheduler=scheduler, scheduler_settings=settings,
-                                  step_noise=step_noise,
+                                  step_noise=step_noise, adapters=adapters,
                                   variation_seed=variation_seed, variation_strength=float(variation_strength),
                                   modifiers=modifiers)
                 for seed in parse_seeds(seeds)]
@@ -175,7 +177,7 @@ class ImageGenerator:
         from tqdm.auto import tqdm
 
         # 1. Check inputs, and serve what the store already has
-        sampler = self._sampler()
+        sampler, adapters = self._sampler(), adapters_hash(self.pipeline)
         for req in requests:
             check_request(req, self.vae_scale)
             if (req.scheduler, req.scheduler_settings, req.step_noise) != sampler:  # else stored under another sampler
@@ -184,6 +186,9 @@ class ImageGenerator:
                     f"{' set up otherwise' if req.scheduler == sampler[0] else ''}, but the pipeline now runs "
                     f"{sampler[0]}{' set up otherwise' if req.scheduler == sampler[0] else ''}; build the requests "
                     "again with gen.requests(...) after changing the sampler")
+            if req.adapters != adapters:  # else a LoRA's image is stored as the plain model's, or the other way
+                raise ValueError("the LoRA adapters loaded or active changed since this request was made; build the "
+                                 "requests again with gen.requests(...) after loading or setting adapters")
         threads = default_threads(self.model.device)  # see workbench/threads.py
         if self.model.batch_invariant:  # again: adapters loaded since (LoRA) bring plain layers
             from workbench.generation.batch_invariance import make_pipeline_batch_invariant

@@ -53,6 +53,7 @@ class GenerationRequest:
     scheduler: str = ""  # diffusers scheduler class name; "" = the pipeline's own
     scheduler_settings: str = ""  # hash of the scheduler's settings when changed after loading; "" = as loaded
     step_noise: str = ""  # how a sampler that adds noise while stepping draws it (seeds.STEP_NOISE); "" = it adds none
+    adapters: str = ""  # hash of the LoRA adapters active when the request was made (adapters.py); "" = none
     variation_seed: int | None = None
     variation_strength: float = 0.0  # 0 = the seed's noise, 1 = the variation seed's noise
     modifiers: tuple[tuple[str, str], ...] = ()  # (category, id) in the order applied
@@ -80,9 +81,8 @@ class GenerationRequest:
         A variation seed at strength 0 does not change the noise, so it does not change the key.
         A scheduler set up otherwise than the model loaded it adds its `scheduler_settings`, and one
         that adds noise while stepping its `step_noise` (how that noise is drawn).
-        Modifiers are not part of the key: they already shaped the prompt. Adapters (LoRA)
-        loaded into a pipeline after it was loaded are not seen: load them before `load_model`
-        hashes the weights, or use another store.
+        Modifiers are not part of the key: they already shaped the prompt. Active LoRA adapters
+        add their hash (`adapters`), so an image made with a LoRA is never served without it.
         """
         varies = self.variation_seed is not None and float(self.variation_strength) != 0.0
         canonical = {
@@ -105,6 +105,8 @@ class GenerationRequest:
             canonical["scheduler_settings"] = self.scheduler_settings
         if self.step_noise:  # left out for samplers that add no noise, whose images did not change
             canonical["step_noise"] = self.step_noise
+        if self.adapters:
+            canonical["adapters"] = self.adapters
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
