@@ -46,6 +46,18 @@ def test_init_only_stores_parameters(cls, params):
     cls(n_components=7)  # invalid values are accepted by __init__ and refused by fit
 
 
+@pytest.mark.parametrize("cls", [PCAProjection, UMAPProjection])
+def test_scikit_learn_can_clone_and_set_the_parameters(cls):
+    from sklearn.base import clone
+
+    est = cls(n_components=3)
+    copy = clone(est)
+    assert copy is not est and copy.get_params() == est.get_params() and copy.n_components == 3
+    assert est.set_params(n_components=2) is est and est.n_components == 2
+    with pytest.raises(ValueError, match=f"{cls.__name__} has no parameter 'n_neighbours'"):
+        est.set_params(n_neighbours=5)
+
+
 def test_fit_returns_self_and_fitted_state_ends_with_underscore(data, fitted):
     pca = PCAProjection()
     assert pca.fit(data[0]) is pca
@@ -120,6 +132,20 @@ def test_add_points_places_new_points_near_their_neighbours(data):
     centroids = np.stack([old[labels == c].mean(0) for c in range(3)])
     nearest = np.linalg.norm(layout[len(X):, None] - centroids[None], axis=2).argmin(1)
     assert (nearest == 1).all()
+
+
+def test_a_new_point_of_a_small_cluster_lands_in_it():
+    """With k=15 neighbours and a cluster of 5, a plain mean of the neighbours put a new member
+    between the clusters; weighted by UMAP's membership strengths it lands among its own."""
+    rng = np.random.default_rng(0)
+    big, small = rng.normal(size=64), rng.normal(size=64)
+    X = np.vstack([unit(big + 0.3 * rng.normal(size=(40, 64))), unit(small + 0.3 * rng.normal(size=(5, 64)))])
+    est = UMAPProjection(n_neighbors=15, reproducible=True).fit(X)
+    centre_big, centre_small = est.embedding_[:40].mean(0), est.embedding_[40:].mean(0)
+    placed = est.transform(unit(small + 0.3 * rng.normal(size=(3, 64))))
+    to_small = np.linalg.norm(placed - centre_small, axis=1)
+    to_big = np.linalg.norm(placed - centre_big, axis=1)
+    assert (to_small < 0.25 * to_big).all(), (to_small, to_big)
 
 
 def test_add_points_with_refit_keeps_the_map_and_its_neighbour_lists(data):

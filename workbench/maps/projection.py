@@ -25,6 +25,7 @@ The modality gap (CLIP keeps texts and images in two separate cones) is handled 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import numbers
 import warnings
 
@@ -133,7 +134,24 @@ def centre_modalities(X, is_image, means=None) -> np.ndarray:
 
 # --- PCA --------------------------------------------------------------------------------------------
 
-class PCAProjection:
+class _Parameters:
+    """scikit-learn's parameter protocol, so `sklearn.base.clone`, `Pipeline` and searches take
+    these projections (without importing scikit-learn here: `import workbench` stays light)."""
+
+    def get_params(self, deep: bool = True) -> dict:
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params):
+        valid = self.get_params()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}; it has {', '.join(valid)}")
+            setattr(self, name, value)
+        return self
+
+
+class PCAProjection(_Parameters):
     """Principal components with numpy: the instant default map (0.03 s for 5,000 x 512)."""
 
     def __init__(self, n_components: int = 2):
@@ -228,7 +246,7 @@ def check_umap_settings(n_components, n_neighbors, min_dist, n_epochs=None, n: i
                          f"got {n_epochs!r}")
 
 
-class UMAPProjection:
+class UMAPProjection(_Parameters):
     """UMAP with the cosine metric, fast on small maps and able to add points without a full refit."""
 
     def __init__(self, n_components: int = 2, n_neighbors: int = 15, min_dist: float = 0.1,
@@ -289,17 +307,25 @@ class UMAPProjection:
         return np.asarray(reducer.embedding_, np.float32)
 
     def transform(self, X) -> np.ndarray:
-        """Place points on the fitted map at the mean position of their nearest fitted points."""
+        """Place points on the fitted map where umap-learn's own `transform` starts them: at the
+        average of their nearest fitted points, each weighted by UMAP's membership strength (the
+        nearest 1, the rest falling off so the weights sum to log2(k)). A plain mean would pull a
+        point of a small cluster towards the big ones among its k neighbours."""
+        from workbench.maps.warmup import import_umap
+
         check_fitted(self)
         X = check_embeddings(X, what="new embeddings", min_points=1)
         check_same_space(self.n_features_in_, X)
-        indices, _ = exact_knn(unit_rows(X), self.vectors_, self.n_neighbors)
-        return self.embedding_[indices].mean(axis=1).astype(np.float32)
+        indices, distances = exact_knn(unit_rows(X), self.vectors_, self.n_neighbors)
+        sigmas, rhos = import_umap().umap_.smooth_knn_dist(distances.astype(np.float32), float(self.n_neighbors))
+        weights = np.exp(-np.maximum(distances - rhos[:, None], 0.0) / sigmas[:, None])
+        weights /= weights.sum(axis=1, keepdims=True)
+        return np.einsum("mk,mkc->mc", weights, self.embedding_[indices]).astype(np.float32)
 
     def add_points(self, X_new, refit: bool = False, n_epochs: int = 30) -> np.ndarray:
         """Append points to the map without a full refit; returns the new (N + M, k) layout.
 
-        Each new point goes to the mean position of its nearest neighbours (milliseconds).
+        Each new point goes where `transform` places it (milliseconds).
         With `refit=True` the whole map is then optimised for `n_epochs`, starting from the
         current layout, so old points barely move (0.7 s for 5,100 points on 2 cores).
         """
