@@ -33,6 +33,21 @@ def test_one_points_trace_with_ids_colours_and_symbols(points, layout):
     assert fig.layout.legend.title.text == "colour: modifier"
 
 
+def test_past_the_legend_every_value_is_one_grey_and_no_colour_is_shared():
+    """With 45 seeds the palette wrapped: seeds shared colours, and values past the legend had
+    colours the legend did not name."""
+    from workbench.maps.figures import MAX_LEGEND, NONE_COLOUR, OTHERS_COLOUR, colour_map, legend_traces
+
+    values = [str(s) for s in range(45)] + ["(none)"]
+    mapping = colour_map(values)
+    named = {v: c for v, c in mapping.items() if c not in (OTHERS_COLOUR, NONE_COLOUR)}
+    assert len(named) == MAX_LEGEND and len(set(named.values())) == MAX_LEGEND
+    assert sum(c == OTHERS_COLOUR for c in mapping.values()) == 45 - MAX_LEGEND
+    legend = {t.name: t.marker.color for t in legend_traces(mapping, "seed", 2)[1:]}
+    assert legend.pop(f"… {45 - MAX_LEGEND} more") == OTHERS_COLOUR and legend.pop("(none)") == NONE_COLOUR
+    assert legend == named  # every colour on the map is named once in the legend
+
+
 def test_links_are_one_line_trace_from_each_prompt_to_its_images(points, layout):
     links = map_figure(points, layout).data[LINKS_TRACE]
     assert links.mode == "lines" and len(links.x) == 3 * 9

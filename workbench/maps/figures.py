@@ -27,6 +27,7 @@ LINKS_TRACE, POINTS_TRACE = 0, 1  # trace indices; legend keys follow
 SYMBOLS = {"text": "diamond", "image": "circle"}
 SIZES = {"text": 13, "image": 8}
 NONE_COLOUR = "#b0b0b0"
+OTHERS_COLOUR = "#dcdcdc"  # values past the legend's MAX_LEGEND, all alike
 MAX_LEGEND = 24  # colour values listed in the legend; the rest are summarised in one entry
 MAX_HOVER_PROMPT = 120  # characters of a prompt shown on hover
 
@@ -38,11 +39,13 @@ def palette() -> list[str]:
 
 
 def colour_map(values) -> dict[str, str]:
-    """value -> colour, most frequent values first; '(none)' is grey."""
+    """value -> colour, most frequent values first; '(none)' is grey. Past the MAX_LEGEND most
+    frequent, values share OTHERS_COLOUR, the colour of the legend's "… N more": a colour for
+    each would repeat the palette and name no value in the legend."""
     names, counts = np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True)
     ordered = [n for _, n in sorted(zip(-counts, names)) if n != NONE]
-    colours = palette()
-    mapping = {name: colours[i % len(colours)] for i, name in enumerate(ordered)}
+    colours = palette()  # longer than MAX_LEGEND, so the values listed never share a colour
+    mapping = {name: colours[i] if i < MAX_LEGEND else OTHERS_COLOUR for i, name in enumerate(ordered)}
     if NONE in names:
         mapping[NONE] = NONE_COLOUR
     return mapping
@@ -104,13 +107,14 @@ def legend_traces(mapping: dict[str, str], colour_by: str, dims: int) -> list:
     empty = {"x": [None], "y": [None], **({"z": [None]} if dims == 3 else {})}
     traces = [trace(**empty, mode="markers", name="◆ prompt / ● image", hoverinfo="skip", showlegend=True,
                     marker={"color": "rgba(0,0,0,0)", "size": 1}, legendgroup="shapes")]
-    items = list(mapping.items())
-    for value, colour in items[:MAX_LEGEND]:
-        traces.append(trace(**empty, mode="markers", name=escape(value, 48), hoverinfo="skip", showlegend=True,
-                            marker={"color": colour, "size": 10}, legendgroup=f"{colour_by}"))
-    if len(items) > MAX_LEGEND:
-        traces.append(trace(**empty, mode="markers", name=f"… {len(items) - MAX_LEGEND} more", hoverinfo="skip",
-                            showlegend=True, marker={"color": NONE_COLOUR, "size": 10}))
+    others = sum(colour == OTHERS_COLOUR for colour in mapping.values())
+    for value, colour in mapping.items():
+        if colour != OTHERS_COLOUR:
+            traces.append(trace(**empty, mode="markers", name=escape(value, 48), hoverinfo="skip", showlegend=True,
+                                marker={"color": colour, "size": 10}, legendgroup=f"{colour_by}"))
+    if others:
+        traces.append(trace(**empty, mode="markers", name=f"… {others} more", hoverinfo="skip",
+                            showlegend=True, marker={"color": OTHERS_COLOUR, "size": 10}))
     return traces
 
 
