@@ -87,3 +87,36 @@ def test_fooocus_errors_name_the_line(write):
     path = write("bad.json", '[\n {"name": "A", "prompt": "x"},\n {"name": "B", "prompt": "{prompt} {prompt}"}\n]')
     with pytest.raises(DataFileError, match=r"bad.json:3: 'prompt' uses the \{prompt\} slot 2 times"):
         read_fooocus_styles(path)
+
+
+def test_a1111_styles_read_as_a1111_reads_them(write):
+    """Spaces after commas, '#' section rows and the older name,text columns: A1111 takes all three."""
+    spaced = write("spaced.csv", 'name, prompt, negative_prompt\n# ---- Photo styles ----,,\n'
+                                 'Cinematic, "cinematic still of {prompt}, film grain", "cartoon, anime"\n')
+    tag = read_a1111_styles(spaced, "a").tags["cinematic"]
+    assert (tag.prompt, tag.negative) == ("cinematic still of {prompt}, film grain", "cartoon, anime")
+    old = read_a1111_styles(write("old.csv", "name,text\nMoody,\"dark, moody\"\n"), "a")
+    assert old.tags["moody"].prompt == "dark, moody"
+
+
+def test_styles_named_in_other_scripts_get_ids_of_their_own(write):
+    cat = read_a1111_styles(write("cjk.csv", "name,prompt,negative_prompt\n水彩画,watercolor,\n油絵,oil painting,\n"), "a")
+    assert {t.id: t.label for t in cat} == {"style-1": "水彩画", "style-2": "油絵"}
+
+
+def test_a_bad_style_is_named_at_its_first_line(write):
+    path = write("multi.csv", 'name,prompt,negative_prompt\nFine,a,\nBad,"{prompt}\n{prompt}\nagain",\n')
+    with pytest.raises(DataFileError, match=r"multi.csv:3: 'prompt' uses the \{prompt\} slot 2 times"):
+        read_a1111_styles(path, "a")
+    escaped = write("esc.json", '[\n {"name": "Plain", "prompt": "x"},\n'
+                                ' {"name": "Caf\\u00e9", "prompt": "{prompt} {prompt}"}\n]')
+    with pytest.raises(DataFileError, match=r"esc.json:3: 'prompt' uses the \{prompt\} slot 2 times"):
+        read_fooocus_styles(escaped)
+
+
+def test_fooocus_styles_with_a_missing_or_odd_text(write):
+    """Fooocus reads a missing text as empty; a number where text belongs is named, not a traceback."""
+    cat = read_fooocus_styles(write("f.json", '[{"name": "Enhance", "negative_prompt": "blurry"}]'))
+    assert (cat.tags["enhance"].prompt, cat.tags["enhance"].negative) == ("", "blurry")
+    with pytest.raises(DataFileError, match=r"n.json:1: the prompt of a style is int, not text; write it in quotes"):
+        read_fooocus_styles(write("n.json", '[{"name": "A", "prompt": 5}]'))

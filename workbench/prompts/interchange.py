@@ -1,7 +1,10 @@
 """Import and export tag libraries in the formats peers use.
 
-- AUTOMATIC1111 `styles.csv`: columns `name,prompt,negative_prompt`.
-- Fooocus `sdxl_styles/*.json`: an array of `{name, prompt, negative_prompt}`.
+- AUTOMATIC1111 `styles.csv`: columns `name,prompt,negative_prompt`, read as A1111 reads it
+  (spaces after commas skipped, rows whose name starts with `#` skipped, the older `name,text`
+  columns accepted).
+- Fooocus `sdxl_styles/*.json`: an array of `{name, prompt, negative_prompt}`; a missing text
+  is empty, as Fooocus reads it.
 - dynamicprompts wildcards: a `.txt` file per category, one value per line.
 
 The two style formats share our `{prompt}` slot convention, so fragments move across
@@ -25,10 +28,11 @@ from workbench.datafile import DataFileError, read_text
 from workbench.prompts.library import CATEGORY_PATTERN, Category, Tag, check_fragment, read_tag_file
 
 
-def slug(name: str) -> str:
-    """A tag id from a display name: 'Kodak Portra 400' -> 'kodak-portra-400'."""
+def slug(name: str, fallback: str = "tag") -> str:
+    """A tag id from a display name: 'Kodak Portra 400' -> 'kodak-portra-400'; `fallback` for
+    a name with no ASCII letters or digits ('水彩画')."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "tag"
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or fallback
 
 
 class _Where:
@@ -44,7 +48,11 @@ class _Where:
 def _category(rows: Iterable[tuple[int, str, str, str]], name: str, path, fmt: str) -> Category:
     category = Category(name, name.replace("_", " ").capitalize(), f"Imported from {Path(path).name} ({fmt})")
     category.sources.append(str(path))
-    for line, label, prompt, negative in rows:
+    for number, (line, label, prompt, negative) in enumerate(rows, 1):
+        for field, value in (("name", label), ("prompt", prompt), ("negative_prompt", negative)):
+            if value is not None and not isinstance(value, str):
+                raise DataFileError(path, line, f"the {field} of a style is {type(value).__name__}, not text; "
+                                                "write it in quotes")
         label = (label or "").strip()
         if not label:
             raise DataFileError(path, line, "a style has no name; give every style a name")
@@ -56,7 +64,7 @@ def _category(rows: Iterable[tuple[int, str, str, str]], name: str, path, fmt: s
         where = _Where(path, line)
         check_fragment(prompt, where, "prompt")
         check_fragment(negative or "", where, "negative_prompt")
-        tag_id = slug(label)
+        tag_id = slug(label, fallback=f"style-{number}")  # names in other scripts give no ASCII id
         if tag_id in category.tags:
             raise DataFileError(path, line, f"style {label!r} repeats the id {tag_id!r} of an earlier style; rename one")
         category.tags[tag_id] = Tag(name, tag_id, label, (prompt or "").strip(), f"{label} (imported from {fmt})",
@@ -67,12 +75,22 @@ def _category(rows: Iterable[tuple[int, str, str, str]], name: str, path, fmt: s
 
 
 def read_a1111_styles(path: str | Path, category: str = "a1111_styles") -> Category:
-    reader = csv.DictReader(io.StringIO(read_text(path)))
-    missing = {"name", "prompt"} - set(reader.fieldnames or ())
+    reader = csv.DictReader(io.StringIO(read_text(path)), skipinitialspace=True)  # as A1111 reads it
+    columns = set(reader.fieldnames or ())
+    text_column = "prompt" if "prompt" in columns else "text"  # A1111's older `name,text` files
+    missing = {"name", text_column} - columns
     if missing:
         raise DataFileError(path, 1, f"missing column(s) {', '.join(sorted(missing))}; "
                                      "an A1111 styles.csv starts with `name,prompt,negative_prompt`")
-    rows = [(reader.line_num, r.get("name"), r.get("prompt"), r.get("negative_prompt")) for r in reader]
+    rows = []
+    while True:
+        start = reader.line_num + 1  # where the row begins; a quoted value may run over several lines
+        row = next(reader, None)
+        if row is None:
+            break
+        if (row.get("name") or "").startswith("#"):  # A1111 skips these: section headings
+            continue
+        rows.append((start, row.get("name"), row.get(text_column), row.get("negative_prompt")))
     return _category(rows, category, path, "A1111 styles.csv")
 
 
@@ -94,9 +112,11 @@ def read_fooocus_styles(path: str | Path, category: str = "fooocus_styles") -> C
         raise DataFileError(path, err.lineno, f"not valid JSON: {err.msg}") from None
     if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
         raise DataFileError(path, 1, "a Fooocus style file is a JSON array of {name, prompt, negative_prompt}")
-    # JSON has no line numbers after parsing; find each style's line by its name.
-    lines = {m.group(1): text[: m.start()].count("\n") + 1 for m in re.finditer(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"', text)}
-    rows = [(lines.get(d.get("name", ""), 1), d.get("name"), d.get("prompt"), d.get("negative_prompt")) for d in data]
+    # JSON has no line numbers after parsing; find each style's line by its name (as decoded).
+    lines = {json.loads(f'"{m.group(1)}"'): text[: m.start()].count("\n") + 1
+             for m in re.finditer(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"', text)}
+    rows = [(lines.get(d.get("name"), 1) if isinstance(d.get("name"), str) else 1, d.get("name"),
+             d.get("prompt", ""), d.get("negative_prompt", "")) for d in data]
     return _category(rows, category, path, "Fooocus styles")
 
 
