@@ -44,3 +44,7 @@ def test_unknown_wildcard_is_an_error_not_literal_text(expander):
     assert len(expander.expand("a __~decades__ house", "random", 2)) == 2 and expander.expand("a __@decades__ house", n=2)
     with pytest.raises(ValueError, match="unknown wildcard: __decadez__"):
         expander.expand("a house, __decadez__")
+
+
+def test_a_comment_line_is_a_comment_and_leaves_no_blank_line():
+    assert TemplateExpander().expand("# colours to compare\na {red|blue} house") == ["a red house", "a blue house"]

@@ -77,7 +77,7 @@ def _category(rows: Iterable[tuple[int, str, str, str]], name: str, path, fmt: s
 def read_a1111_styles(path: str | Path, category: str = "a1111_styles") -> Category:
     reader = csv.DictReader(io.StringIO(read_text(path)), skipinitialspace=True)  # as A1111 reads it
     columns = set(reader.fieldnames or ())
-    text_column = "prompt" if "prompt" in columns else "text"  # A1111's older `name,text` files
+    text_column = "text" if "text" in columns and "prompt" not in columns else "prompt"  # older `name,text` files
     missing = {"name", text_column} - columns
     if missing:
         raise DataFileError(path, 1, f"missing column(s) {', '.join(sorted(missing))}; "

@@ -39,9 +39,30 @@ def _parsed(text: str, config):
     try:
         return parse(text, parser_config=config)
     except ParseBaseException as err:
+        found = text[err.loc:err.loc + 1]
+        if found in RESERVED:
+            advice = (f"{found!r} is template syntax ({RESERVED[found]}), so it cannot stand as text; "
+                      "write it out in words")
+        else:
+            advice = "check that every { has its } and variants are split by |"
         raise ValueError(f"the template {text!r} does not parse at character {err.loc + 1} "
-                         f"({text[err.loc:err.loc + 12]!r}...): check that every {{ has its }} and "
-                         "variants are split by |") from None
+                         f"({text[err.loc:err.loc + 12]!r}...): {advice}") from None
+
+
+# Characters dynamicprompts reads as syntax wherever they stand, with what they mean there.
+RESERVED = {"$": "'N$$' picks N variants, '${name=...}' sets a variable", "%": "'%{...$$...}' wraps text around a prompt",
+            "#": "it starts a comment that runs to the end of the line"}
+
+
+def check_comments(template: str) -> None:
+    """A '#' after text on its line starts a comment there and silently drops the rest of the line
+    (a colour '#ff0000', a hashtag); only whole comment lines are taken as comments."""
+    for number, line in enumerate(template.splitlines(), 1):
+        at = line.find("#")
+        if at > 0 and line[:at].strip():
+            raise ValueError(f"'#' in line {number} of the template starts a comment and would drop "
+                             f"{line[at:]!r}; write it out in words ('hex ff0000', 'hashtag'), or put a "
+                             "comment on a line of its own")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,20 +103,21 @@ class TemplateExpander:
         """All combinations (capped at `n`, default 1000) or `n` random picks seeded by `seed`."""
         if not isinstance(template, str) or not template.strip():
             raise ValueError("template is empty; write a prompt such as 'a {red|blue} house, __decades__'")
+        check_comments(template)
         self._check_wildcards(template)
         if mode == "combinatorial":
             cap = DEFAULT_CAP if n is None else n
             if cap < 1:
                 raise ValueError(f"the cap must be at least 1, not {cap}")
             context = _ParseOnceContext(wildcard_manager=self._manager, default_sampling_method=SamplingMethod.COMBINATORIAL)
-            return [str(p) for p in context.sample_prompts(template, cap)]
+            return [str(p).strip() for p in context.sample_prompts(template, cap)]
         if mode == "random":
             count = 1 if n is None else n
             if count < 1:
                 raise ValueError(f"the number of prompts must be at least 1, not {count}")
             context = _ParseOnceContext(wildcard_manager=self._manager, default_sampling_method=SamplingMethod.RANDOM,
                                         rand=random.Random(seed))
-            return [str(p) for p in context.sample_prompts(template, count)]
+            return [str(p).strip() for p in context.sample_prompts(template, count)]
         raise ValueError(f"mode must be 'combinatorial' or 'random', not {mode!r}")
 
     def _check_wildcards(self, template: str) -> None:
