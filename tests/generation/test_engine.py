@@ -157,6 +157,12 @@ def test_requests_built_before_a_sampler_swap_are_refused(tiny_model_dir):
                                          r"EulerDiscreteScheduler; build the requests again"):
         gen.generate(reqs)
     assert gen.generate(gen.requests("a red circle", seeds=0, steps=2))[0].request.scheduler == "EulerDiscreteScheduler"
+    import dataclasses
+
+    earlier = dataclasses.replace(gen.requests("a red circle", seeds=0, steps=2)[0], step_noise="after-start")
+    with pytest.raises(ValueError, match=r"this request says EulerDiscreteScheduler draws step noise 'after-start', "
+                                         r"but it now draws it 'not at all'"):
+        gen.generate([earlier])
 
 
 def test_no_negative_prompt_reaches_the_pipeline_as_none(gen, monkeypatch):
@@ -223,3 +229,20 @@ def test_a_lora_loaded_after_the_model_is_part_of_the_key(tiny_model_dir, tmp_pa
     unet.disable_adapters()
     again = gen.generate(gen.requests("a red circle", seeds=0, steps=2))[0]
     assert again.cached and again.request.adapters == "" and np.array_equal(pixels(again), pixels(plain))
+
+
+def test_a_sampler_the_probe_cannot_drive_is_taken_to_add_noise():
+    """Its requests then never share keys with images made otherwise; a learned-variance DDPM,
+    whose model predicts twice the channels, is driven and found to add noise."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    from workbench.generation.seeds import draws_step_noise
+
+    assert draws_step_noise(DDPMScheduler(variance_type="learned_range"))
+    assert not draws_step_noise(DDIMScheduler())
+
+    class Broken(DDIMScheduler):
+        def step(self, *args, **kwargs):
+            raise RuntimeError("cannot step")
+
+    assert draws_step_noise(Broken())

@@ -105,3 +105,16 @@ def test_a_hub_model_is_keyed_by_the_weights_of_its_snapshot(tiny_model_dir, tmp
         out = subprocess.run([sys.executable, "-c", HUB_MODEL], env=env, capture_output=True, text=True, check=True)
         hashes.append(json.loads(out.stdout.strip().splitlines()[-1]))
     assert hashes[0] == load_model(tiny_model_dir, device="cpu").hash and hashes[1] not in ("", hashes[0])
+
+
+def test_a_folder_with_safetensors_beside_its_bin_files_is_not_called_pickled(tiny_model_dir, tmp_path):
+    """Hub repos often hold both; a part missing elsewhere is what such a folder must be told."""
+    from workbench.generation.loading import ModelNotFoundError
+
+    folder = tmp_path / "both"
+    shutil.copytree(tiny_model_dir, folder)
+    for weights in folder.rglob("*.safetensors"):
+        (weights.with_suffix(".bin")).write_bytes(b"pickled copy")
+    shutil.rmtree(folder / "vae")
+    with pytest.raises(ModelNotFoundError, match="is not a complete diffusers model"):
+        load_model(folder, device="cpu")

@@ -400,3 +400,32 @@ def test_the_store_stays_light():
     code = "import sys, workbench.store; print(sorted({'torch', 'diffusers', 'open_clip'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_png_renamed_by_hand_keeps_its_key_and_one_row_through_a_rebuild(store):
+    stored = store.put(make_record(0), tiny_image(0))
+    renamed = stored.path.with_name("my-favourite.png")
+    stored.path.rename(renamed)
+    store.rebuild()
+    assert len(store) == 1 and store.get(stored.key).path == renamed  # still served for its request
+    with sqlite3.connect(store.catalogue_path) as db:  # and a row under another key is folded into it
+        db.execute("UPDATE images SET key = 'old-key' WHERE key = ?", (stored.key,))
+    store.rebuild()
+    assert [s.path.name for s in store.images()] == ["my-favourite.png"]
+
+
+def test_every_unreadable_png_is_set_aside_and_none_is_overwritten(store):
+    """Catalogued or not, a damaged PNG is renamed (kept), so check() does not report it for ever."""
+    stored = store.put(make_record(0), tiny_image(0))
+    for damage in (b"first", b"second"):
+        stored.path.write_bytes(stored.path.read_bytes()[:200] + damage)
+        store.rebuild()
+        assert store.check() == [] and not stored.path.exists()
+        store.put(make_record(0), tiny_image(0))  # made again
+    kept = sorted(p.name for p in store.images_folder.glob("*.damaged*"))
+    assert kept == [stored.path.name + ".damaged", stored.path.name + ".damaged-2"]
+    assert (store.images_folder / kept[1]).read_bytes().endswith(b"second")
+    uncatalogued = store.images_folder / "stray_s1_0000000000000000.png"
+    uncatalogued.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    store.rebuild()
+    assert store.check() == [] and (store.images_folder / (uncatalogued.name + ".damaged")).exists()

@@ -79,6 +79,17 @@ def check_request(req: GenerationRequest, vae_scale: int = 8) -> None:
                          "pass variation_seed=N, or leave the strength at 0")
 
 
+def _sampler_difference(req: GenerationRequest, sampler: tuple[str, str, str]) -> str:
+    """What differs between the sampler a request names and the pipeline's, in words."""
+    name, settings, step_noise = sampler
+    if req.scheduler != name:
+        return f"this request is for the sampler {req.scheduler or '(none named)'}, but the pipeline now runs {name}"
+    if req.scheduler_settings != settings:
+        return f"this request is for {name} set up as it was when the request was made, not as it is now"
+    return (f"this request says {name} draws step noise {req.step_noise or 'not at all'!r}, but it now draws it "
+            f"{step_noise or 'not at all'!r} (a request made by an earlier version)")
+
+
 class ImageGenerator:
     """Seeded, batch-invariant, stored text-to-image generation over any diffusers pipeline."""
 
@@ -181,11 +192,8 @@ class ImageGenerator:
         for req in requests:
             check_request(req, self.vae_scale)
             if (req.scheduler, req.scheduler_settings, req.step_noise) != sampler:  # else stored under another sampler
-                raise ValueError(
-                    f"this request is for the sampler {req.scheduler or '(none named)'}"
-                    f"{' set up otherwise' if req.scheduler == sampler[0] else ''}, but the pipeline now runs "
-                    f"{sampler[0]}{' set up otherwise' if req.scheduler == sampler[0] else ''}; build the requests "
-                    "again with gen.requests(...) after changing the sampler")
+                raise ValueError(f"{_sampler_difference(req, sampler)}; build the requests again with "
+                                 "gen.requests(...), which describe the pipeline's sampler as it is now")
             if req.adapters != adapters:  # else a LoRA's image is stored as the plain model's, or the other way
                 raise ValueError("the LoRA adapters loaded or active changed since this request was made; build the "
                                  "requests again with gen.requests(...) after loading or setting adapters")

@@ -139,7 +139,8 @@ def check_weights_file(path: Path, trust_pickle: bool) -> None:
 def _refuse_pickled_parts(folder: Path, err: Exception) -> None:
     """After a safetensors-only load failed: if the folder holds pickle weights, say that, not
     'incomplete'."""
-    pickled = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+    pickled = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES
+                     and not any(p.parent.glob("*.safetensors")))  # a part with safetensors beside is fine
     if pickled:
         raise UnsafeCheckpointError(
             f"{folder} has parts with pickle weights only ({', '.join(pickled[:3])}), which can run arbitrary code "

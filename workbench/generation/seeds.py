@@ -103,19 +103,22 @@ def draws_step_noise(scheduler) -> bool:
 
     import torch
 
-    probe = copy.deepcopy(scheduler)
     generator = torch.Generator("cpu").manual_seed(0)
     before = generator.get_state()
-    try:
-        probe.set_timesteps(4)
-        sample = torch.zeros(1, 4, 8, 8)
-        step = type(probe).step  # the class's own: a filmstrip wraps the instance's
-        for t in probe.timesteps[:3]:
-            sample = step(probe, torch.zeros_like(sample), t, probe.scale_model_input(sample, t),
-                          generator=generator).prev_sample
-    except Exception:  # noqa: BLE001 - a sampler this probe cannot drive; generation will say more
-        return False
-    return not torch.equal(generator.get_state(), before)
+    step = type(scheduler).step  # the class's own: a filmstrip wraps the instance's
+    for output_channels in (4, 8):  # 8: a model that also predicts its variance (learned-variance DDPM)
+        probe = copy.deepcopy(scheduler)
+        try:
+            probe.set_timesteps(4)
+            sample = torch.zeros(1, 4, 8, 8)
+            for t in probe.timesteps[:3]:
+                sample = step(probe, torch.zeros(1, output_channels, 8, 8), t, probe.scale_model_input(sample, t),
+                              generator=generator).prev_sample
+            return not torch.equal(generator.get_state(), before)
+        except Exception:  # noqa: BLE001 - try the other kind of output
+            continue
+    return True  # a sampler this probe cannot drive is taken to add noise: its requests then never
+    # share keys with images made otherwise (at worst, images made before are made again)
 
 
 def slerp(t: float, a, b):

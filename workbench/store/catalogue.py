@@ -84,10 +84,12 @@ def imported_key(path: Path) -> str:
     return hashlib.sha256(b"imported-png\n" + Path(path).read_bytes()).hexdigest()
 
 
-def stored_key(record: ImageRecord, path: Path) -> str:
+def stored_key(record: ImageRecord, path: Path, ours: frozenset = frozenset()) -> str:
     """The key a PNG in images/ is catalogued under: its request's key if the store made it (its
-    file name ends in that key, as `put` names it), else its bytes (an imported file)."""
-    if record.source == "workbench" and path.name.endswith(f"_{record.key[:16]}.png"):
+    file name ends in that key, as `put` names it, or the key is in `ours`: catalogued at this
+    path, or at a path whose file is gone, as for a file renamed by hand), else its bytes (an
+    imported file, whose claim to be what a request makes is not trusted)."""
+    if record.source == "workbench" and (path.name.endswith(f"_{record.key[:16]}.png") or record.key in ours):
         return record.key
     return imported_key(path)
 
@@ -303,14 +305,21 @@ class RunStore:
         rows = self._catalogue.query("SELECT path FROM images WHERE key = ?", (key,))
         if not rows:
             return
-        path = self.folder / rows[0][0]
-        aside = path.with_name(path.name + DAMAGED_SUFFIX)
+        self._set_file_aside(self.folder / rows[0][0], reason)
+        with self._catalogue.transaction() as db:
+            db.execute("DELETE FROM images WHERE key = ?", (key,))
+
+    def _set_file_aside(self, path: Path, reason: str) -> None:
+        """Rename an unreadable PNG to <name>.damaged (.damaged-2, ... when that is taken), so it is
+        kept but neither catalogued nor reported again."""
+        aside, n = path.with_name(path.name + DAMAGED_SUFFIX), 1
+        while aside.exists():
+            n += 1
+            aside = path.with_name(f"{path.name}{DAMAGED_SUFFIX}-{n}")
         with contextlib.suppress(FileNotFoundError):
             path.replace(aside)
         log.warning("%s: %s (%s); kept as %s, and the image will be made again", self.folder, path.name, reason,
                     aside.name)
-        with self._catalogue.transaction() as db:
-            db.execute("DELETE FROM images WHERE key = ?", (key,))
 
     # --- repair --------------------------------------------------------------------------
 
@@ -338,13 +347,16 @@ class RunStore:
         """
         # 1. Read every PNG first, so the write lock is held only briefly.
         found, unreadable = [], {}
+        catalogued = {path: key for key, path in self._catalogue.query("SELECT key, path FROM images")}
+        moved = frozenset(key for path, key in catalogued.items() if not (self.folder / path).is_file())
         for path in self._pngs():
+            relative = path.relative_to(self.folder).as_posix()
             try:
                 record = read_png_metadata(path)
-                found.append((stored_key(record, path), record, path, read_run_info(path)))
+                ours = moved | {catalogued[relative]} if relative in catalogued else moved
+                found.append((stored_key(record, path, ours), record, path, read_run_info(path)))
             except StoreError as error:
-                log.warning("rebuild skipped %s: %s", path, error)
-                unreadable[path.relative_to(self.folder).as_posix()] = str(error)
+                unreadable[relative] = str(error)
         found.sort(key=lambda item: (str(item[1].created), item[2].name))
         # 2. Catalogue them, regrouping runs by (name, created).
         runs = {(n, c): i for i, n, c in self._catalogue.query("SELECT id, name, created FROM runs")}
@@ -359,15 +371,20 @@ class RunStore:
                             (info["name"], json.dumps(info.get("meta", {}), sort_keys=True), info["created"]),
                         ).lastrowid
                     runs[(info["name"], info["created"])] = run
+            relative = path.relative_to(self.folder).as_posix()
+            if catalogued.get(relative, key) != key:  # one PNG, one row: a row under its old key goes
+                with self._catalogue.transaction() as db:
+                    db.execute("DELETE FROM images WHERE key = ?", (catalogued[relative],))
             self._insert(key, record, path, run, replace=True)
-        # 3. Drop rows whose PNG is gone or unreadable, and leftovers of interrupted writes.
+        # 3. Set unreadable PNGs aside; drop rows whose PNG is gone, and leftovers of interrupted writes.
+        for relative, reason in unreadable.items():
+            self._set_file_aside(self.folder / relative, reason)
         for key, path in self._catalogue.query("SELECT key, path FROM images"):
-            if path in unreadable:
-                self.set_aside(key, unreadable[path])
-            elif not (self.folder / path).is_file():
+            if not (self.folder / path).is_file():
                 with self._catalogue.transaction() as db:
                     db.execute("DELETE FROM images WHERE key = ?", (key,))
-                    db.execute("DELETE FROM run_images WHERE key = ?", (key,))
+                    if path not in unreadable:  # a damaged one is made again, and stays in its runs
+                        db.execute("DELETE FROM run_images WHERE key = ?", (key,))
         for temp in self._stale_writes():
             with contextlib.suppress(OSError):
                 temp.unlink()

@@ -50,7 +50,7 @@ class GenerationRequest:
     guidance: float  # classifier-free guidance scale (A1111 "CFG scale")
     width: int
     height: int
-    scheduler: str = ""  # diffusers scheduler class name; "" = the pipeline's own
+    scheduler: str = ""  # diffusers scheduler class name (`ImageGenerator.requests` fills it); "" = not recorded
     scheduler_settings: str = ""  # hash of the scheduler's settings when changed after loading; "" = as loaded
     step_noise: str = ""  # how a sampler that adds noise while stepping draws it (seeds.STEP_NOISE); "" = it adds none
     adapters: str = ""  # hash of the LoRA adapters active when the request was made (adapters.py); "" = none
