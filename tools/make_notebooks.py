@@ -163,7 +163,7 @@ NOTEBOOKS["03_compare_modifiers.ipynb"] = [
 What does "octane render" actually do to an image? Hold the subject and the seeds fixed and change one modifier per
 row: every cell then differs from the one above it only by that modifier. This notebook builds such grids for
 modifiers and for search-and-replace in the prompt (A1111's Prompt S/R). To use a real model, change the one line
-`MODEL = None`."""),
+that sets `MODEL`."""),
     ("code", SETUP),
     ("code", """from workbench.generation.engine import ImageGenerator
 from workbench.generation.grids import compare_modifiers, compare_prompts
