@@ -246,3 +246,16 @@ def test_a_sampler_the_probe_cannot_drive_is_taken_to_add_noise():
             raise RuntimeError("cannot step")
 
     assert draws_step_noise(Broken())
+
+
+def test_a_prompt_the_models_tokenizer_cuts_short_is_warned_about(gen):
+    """The composer counts with CLIP's original cleaning; the model reads its own tokenizer's
+    tokens, and the end of a long prompt never reaches it."""
+    with pytest.warns(UserWarning, match=r"the prompt is \d+ tokens for this model's tokenizer, which reads 75; "
+                                         r"the model never sees the end: .*blue"):
+        gen.requests("a red circle, " * 30 + "a blue square", seeds=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        gen.requests("a red circle", seeds=0)  # one that fits says nothing

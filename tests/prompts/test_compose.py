@@ -63,6 +63,14 @@ def test_token_count_matches_open_clip_tokenizer():
     assert count_tokens(text) == sum(1 for i in ids if i != 0) - 2
 
 
+def test_chunks_follow_a1111_which_starts_a_new_one_at_each_break():
+    from workbench.prompts.tokens import token_report
+
+    assert token_report("a castle on a hill BREAK a red dragon").chunks == 2
+    assert token_report("a castle on a hill, a red dragon").chunks == 1
+    assert token_report("a BREAKFAST table").chunks == 1  # only the word BREAK
+
+
 def test_policy_warn_mode_keeps_the_prompt_and_records_why():
     c = compose("a castle by greg rutkowski", policy=Policy.default(mode="warn"))
     assert c.prompt == "a castle by greg rutkowski"

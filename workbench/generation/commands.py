@@ -64,7 +64,10 @@ def cmd_generate(args) -> int:
     for warning in composition.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     gen = _generator(args, out, policy)
-    grid = variation_grid(gen, composition, args.seeds, **_gen_kwargs(args))
+    with warnings.catch_warnings(record=True) as found:  # said as warning lines, as compare does
+        warnings.simplefilter("always")
+        grid = variation_grid(gen, composition, args.seeds, **_gen_kwargs(args))
+    _say(found)
     grid_path = grid.save(out / "grid.png")
     rows = [{"seed": r.request.seed, "path": str(r.path), "cached": r.cached, "key": r.record.key}
             for r in grid.results]
@@ -94,8 +97,7 @@ def cmd_compare(args) -> int:
         else:
             grid = compare_prompts(gen, args.subject, args.replace, _values(args.with_), args.seeds,
                                    **_gen_kwargs(args))
-    for message in dict.fromkeys(str(w.message) for w in found):
-        print(f"warning: {message}", file=sys.stderr)
+    _say(found)
     path = grid.save(out / "comparison.png")
     if args.json:
         print(json.dumps({"grid": str(path), "rows": grid.row_titles,
@@ -103,6 +105,13 @@ def cmd_compare(args) -> int:
     else:
         print(f"comparison grid ({grid.rows} rows x {grid.cols} seeds): {path}")
     return 0
+
+
+def _say(found) -> None:
+    """Warnings caught while generating, once each, as `warning:` lines (not library noise)."""
+    for message in dict.fromkeys(str(w.message) for w in found if issubclass(w.category, UserWarning)
+                                 and not issubclass(w.category, DeprecationWarning)):
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def _values(text: str | None) -> list[str]:

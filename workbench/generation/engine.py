@@ -145,6 +145,7 @@ class ImageGenerator:
             raise ValueError("prompt is empty; describe the image, or compose one with workbench.prompts.compose")
         if not composed:  # typed text, a search-and-replace row: the same policy as a composed prompt
             self.check_policy(prompt)
+        self.check_length(prompt)
         size = self.native_size
         steps, guidance = self.defaults.resolve(steps, guidance)
         scheduler, settings, step_noise = self._sampler()
@@ -166,6 +167,23 @@ class ImageGenerator:
         if known is None:
             known = self._step_noise[settings] = STEP_NOISE if draws_step_noise(scheduler) else ""
         return type(scheduler).__name__, "" if settings == self.model.scheduler_settings else settings, known
+
+    def check_length(self, prompt: str) -> None:
+        """Warn when the model's own tokenizer cuts `prompt` short, naming the words it loses (the
+        composer's count cleans text as CLIP's original tokenizer did; this is what the model reads)."""
+        import warnings
+
+        tokenizer = getattr(self.pipeline, "tokenizer", None)
+        limit = getattr(tokenizer, "model_max_length", None)
+        if tokenizer is None or not isinstance(limit, int) or limit > 10_000:  # no fixed window to fall out of
+            return
+        ids = tokenizer(prompt, truncation=False, verbose=False).input_ids  # verbose: no "too long" log line
+        if len(ids) > limit:
+            lost = tokenizer.decode(ids[limit - 1:-1]).strip()
+            lost = lost if len(lost) <= 120 else f"{lost[:70]} … {lost[-45:]}"
+            warnings.warn(f"the prompt is {len(ids) - 2} tokens for this model's tokenizer, which reads {limit - 2}; "
+                          f"the model never sees the end: {lost!r}. Shorten the prompt or move what matters "
+                          "earlier", stacklevel=3)
 
     def check_policy(self, prompt: str) -> None:
         """Refuse `prompt` (PolicyRefusal) if the policy does, or warn of each finding if it only warns."""

@@ -4,12 +4,19 @@ CLIP text encoders read 77 tokens: a start token, 75 prompt tokens and an end to
 open_clip's tokenizer truncates silently, so a modifier past the 75th token is simply
 dropped by the model. The report names those modifiers. Counting uses open_clip's own
 `SimpleTokenizer` and BPE file; its module is loaded on its own (it needs torch, but
-not the rest of open_clip, which would add seconds to the first count).
+not the rest of open_clip, which would add seconds to the first count). It cleans text as
+CLIP's original tokenizer did (curly quotes, full-width letters, HTML entities), which some
+pipelines' tokenizers do not; `ImageGenerator.requests` therefore checks each prompt again
+with the loaded model's own tokenizer.
+
+`BREAK` is a plain word to diffusers, so it counts here; `chunks` is what A1111 would make,
+which starts a new 75-token chunk at each `BREAK`.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -45,7 +52,7 @@ class TokenReport:
     count: int
     limit: int = PROMPT_TOKENS
     truncated: tuple[str, ...] = field(default=())  # refs of modifiers wholly or partly past the limit
-    chunks: int = 1  # A1111-style 75-token chunks the prompt would need
+    chunks: int = 1  # 75-token chunks A1111 would make (a new one at each BREAK)
 
     @property
     def over(self) -> bool:
@@ -83,4 +90,10 @@ def token_report(prompt: str, spans: dict[str, tuple[int, int]] | None = None) -
         for ref, (_, end) in sorted((spans or {}).items(), key=lambda item: item[1][0]):
             if count_tokens(prompt[:end]) > PROMPT_TOKENS:
                 truncated.append(ref)
-    return TokenReport(count, PROMPT_TOKENS, tuple(truncated), max(1, -(-count // PROMPT_TOKENS)))
+    return TokenReport(count, PROMPT_TOKENS, tuple(truncated), a1111_chunks(prompt))
+
+
+def a1111_chunks(prompt: str) -> int:
+    """The 75-token chunks A1111 splits `prompt` into: each BREAK starts a new one (and is not a token)."""
+    parts = re.split(r"\bBREAK\b", prompt)
+    return sum(max(1, -(-count_tokens(part) // PROMPT_TOKENS)) for part in parts)
