@@ -16,6 +16,7 @@ EVASIONS = [
     "a castle, style of rutkowski",        # alias
     "a castle by greg rutkowsky",          # known misspelling
     "A CASTLE BY GREG\nRUTKOWSKI",          # line break
+    "a castle by Grеg Rutkоwski",          # Cyrillic е and о drawn like Latin letters
 ]
 
 
@@ -43,6 +44,31 @@ def test_clean_prompts_pass(policy):
     assert [f.matched for f in policy.check("by geraldbrom")] == ["Gerald Brom"]
     assert policy.check("Al Gore at a podium in a Gore-Tex jacket") == []  # the keyword's `unless` phrases
     assert [f.matched for f in policy.check("Al Gore on a battlefield covered in gore")] == ["gore"]
+
+
+@pytest.mark.parametrize("text", ["lolicon art", "a shotacon drawing", "a raped woman", "a nudified photo",
+                                  "a deepfake photo of a politician"])
+def test_common_forms_of_blocked_words_are_refused(policy, text):
+    assert [f.kind for f in policy.check(text)] == ["blocked"]
+
+
+@pytest.mark.parametrize("text", ["a Gore Verbinski film still", "Gore Vidal at his desk", "portrait of Shōta Aizawa"])
+def test_names_that_hold_a_blocked_word_pass(policy, text):
+    assert policy.check(text) == []
+
+
+def test_a_keyword_of_punctuation_alone_is_refused_at_load(write):
+    from workbench.datafile import DataFileError
+
+    path = write("b.yaml", """
+        kind: blocklist
+        entries:
+          - keyword: "!!!"
+            reason: never matches
+        """)
+    with pytest.raises(DataFileError, match=r"b.yaml:3: a keyword '!!!' has no letters or digits, so it would never "
+                                            r"match; write the word"):
+        Policy().add_path(path)
 
 
 def test_blocked_keyword_is_refused(policy):

@@ -23,9 +23,16 @@ from workbench.prompts.library import shipped_tags_dir
 Mode = Literal["refuse", "warn"]
 
 
+# Cyrillic and Greek letters drawn like Latin ones ("Grеg" with a Cyrillic е): NFKD keeps them
+# apart, so a name spelt with them would slip past every list.
+LOOKALIKES = str.maketrans("асеорхуіјѕԁһӏаеорсухАВСЕНІЈКМОРЅТХУαοιντχκρΑΒΕΗΙΚΜΝΟΡΤΥΧ",
+                           "aceopxyijsdhlaeopcyxABCEHIJKMOPSTXYaoivtxkpABEHIKMNOPTYX")
+
+
 def normalise(text: str) -> str:
-    """Lowercase, strip accents, turn punctuation into spaces, collapse runs of spaces."""
-    text = unicodedata.normalize("NFKD", text)
+    """Lowercase, strip accents, read lookalike letters as Latin, turn punctuation into spaces,
+    collapse runs of spaces."""
+    text = unicodedata.normalize("NFKD", text).translate(LOOKALIKES)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     text = re.sub(r"[^\w]+|_", " ", text)
     return " ".join(text.split())
@@ -103,6 +110,14 @@ def _contains(haystack: str, needle: str) -> bool:
     return False
 
 
+def _matchable(text: str, entry, what: str) -> str:
+    """`text`, if it holds a letter or digit to match: one of punctuation alone ('!!!') would
+    load, and never match anything."""
+    if not normalise(text):
+        raise entry.error(f"{what} {text!r} has no letters or digits, so it would never match; write the word")
+    return text
+
+
 class Policy:
     """The opt-out registry and keyword blocklist that every composed prompt is checked against."""
 
@@ -146,11 +161,14 @@ class Policy:
             if kind == "opt_out":
                 entry.check_keys({"name", "aliases", "source", "date", "note"}, {"name", "source", "date"}, "an opt-out entry")
                 aliases = entry.names("aliases", "[rutkowski, greg rutkowsky]")
+                for spelling in (entry.text("name"), *aliases):
+                    _matchable(spelling, entry, "a name or alias")
                 self.opt_outs.append(OptOut(entry.text("name"), aliases, entry.text("source"),
                                             entry.text("date"), entry.text("note"), where))
             else:
                 entry.check_keys({"keyword", "reason", "unless"}, {"keyword", "reason"}, "a blocklist entry")
-                self.blocked.append(BlockedKeyword(entry.text("keyword"), entry.text("reason"), where,
+                self.blocked.append(BlockedKeyword(_matchable(entry.text("keyword"), entry, "a keyword"),
+                                                   entry.text("reason"), where,
                                                    entry.names("unless", "[al gore, gore-tex]")))
 
     def check(self, text: str) -> list[Finding]:
