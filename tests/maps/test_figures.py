@@ -86,3 +86,6 @@ def test_hostile_prompt_stays_text_in_hover_and_html_export(fake_clip, tmp_path)
 def test_export_needs_an_html_name(points, layout, tmp_path):
     with pytest.raises(ValueError, match=r"give a file name ending in .html, not 'map.png'"):
         export_html(map_figure(points, layout), tmp_path / "map.png")
+    (tmp_path / "taken.html").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"taken.html is a folder; give the map a file name inside it"):
+        export_html(map_figure(points, layout), tmp_path / "taken.html")

@@ -137,16 +137,35 @@ def test_umap_replaces_pca_when_ready_without_blocking(points, monkeypatch):
         assert state.shown == "pca" and state.layout.shape == (len(points), 2), "PCA is on screen while UMAP is computed"
         assert state.busy and state.status == "computing the UMAP map… (PCA shown meanwhile)"
         shown = []
-        state.observe(lambda s: shown.append(s.shown))
+        state.observe(lambda s: shown.append((s.shown, s.busy)))  # what a view would draw, badge and all
     finally:
         release.set()
     assert state.wait(120) and state.shown == "umap" and not state.busy
     assert state.layout.shape == (len(points), 2) and state.error == ""
-    assert shown[-1] == "umap"
+    assert shown[-1] == ("umap", False), "the finished map is announced as not busy, so no ⏳ stays on it"
     state.projection = "pca"
     assert state.shown == "pca"
     state.projection = "umap"  # cached: shown at once, no second computation
     assert state.shown == "umap" and not state.busy
+
+
+def test_a_map_with_one_image_says_centring_cannot_close_its_gap(fake_clip):
+    prompts = ["a red circle", "a blue square", "a green star"]
+    state = LatentMapState(points_from_images([generated("a red circle", 0)], fake_clip, prompts=prompts),
+                           projection="pca")
+    assert "Centring needs two or more prompts and two or more images; this map has 3 prompt(s) and 1 image(s)" \
+        in state.gap_text()
+
+
+def test_a_prompt_takes_the_fields_of_images_added_later(points, fake_clip):
+    """Coloured by modifier, a prompt shows what its images share; an added image counts too."""
+    state = LatentMapState(points, projection="pca")
+    state.add(points_from_images([generated("a red circle", 7, (("render_engines", "octane-render"),))], fake_clip))
+    red = state.points[text_id("a red circle")]
+    assert red.fields["modifier"] == "(none) | octane-render"  # as a map built with it from the start says
+    rebuilt = points_from_images([*(generated("a red circle", s) for s in range(3)),
+                                  generated("a red circle", 7, (("render_engines", "octane-render"),))], fake_clip)
+    assert rebuilt[text_id("a red circle")].fields["modifier"] == red.fields["modifier"]
 
 
 def test_adding_points_places_them_without_a_refit(points, fake_clip):

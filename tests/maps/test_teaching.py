@@ -147,3 +147,10 @@ def test_noise_walk_goes_from_one_seed_to_the_other(gen):
     assert np.array_equal(np.asarray(strip.images[0]), np.asarray(ends[0].image))
     assert np.array_equal(np.asarray(strip.images[2]), np.asarray(ends[1].image))
     assert strip.results[1].request.variation_strength == 0.5 and strip.results[1].request.variation_seed == 2
+
+
+def test_a_tuple_of_two_words_is_one_axis_and_a_tuple_of_pairs_is_several(fake_clip):
+    assert ConceptAxes(fake_clip, ("round", "angular")).fit().labels_ == ConceptAxes(
+        fake_clip, [("round", "angular")]).fit().labels_
+    several = ConceptAxes(fake_clip, (("round", "angular"), ("shiny", "matte"))).fit()
+    assert len(several.labels_) == 2

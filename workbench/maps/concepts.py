@@ -24,7 +24,9 @@ from workbench.maps.projection import check_embeddings, check_same_space
 
 
 def _pairs(axes) -> list[tuple[str, str]]:
-    if isinstance(axes, (str, tuple)):
+    """Axes as (one end, other end) pairs: a word, a pair, or a list of either. A tuple of two
+    words is one axis; a tuple of pairs is several, like a list."""
+    if isinstance(axes, str) or (isinstance(axes, tuple) and all(isinstance(a, str) for a in axes)):
         axes = [axes]
     pairs = []
     for axis in axes:

@@ -170,7 +170,10 @@ def export_html(figure, path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         figure.write_html(str(path), include_plotlyjs=True, full_html=True, config={"displaylogo": False})
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{path} is a folder; give the map a file name inside it, e.g. "
+                                f"{path / 'map.html'}") from None
     except OSError as err:
-        raise PermissionError(f"cannot write the map to {path} ({err.strerror or err}); choose a folder you can "
-                              "write to") from None
+        raise PermissionError(f"cannot write the map to {path} ({err.strerror or err}); check that the disk has "
+                              "room and choose a folder you can write to") from None
     return path

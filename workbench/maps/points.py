@@ -74,6 +74,17 @@ def _join(values) -> str:
     return " | ".join(values) if values else NONE
 
 
+def share_image_fields(prompts: Sequence[MapPoint], points: Sequence[MapPoint]) -> None:
+    """Give each prompt point the colour fields of its images, joined (' | '): it is coloured by
+    what its images have in common. Called again when images are added to a map."""
+    by_id = {p.id: p for p in points}
+    for prompt in prompts:
+        mine = [by_id[i] for i in prompt.links if i in by_id]
+        for name in ("modifier", "category", "model", "source"):
+            prompt.fields[name] = _join(p.fields.get(name, NONE) for p in mine)
+        prompt.fields["seed"] = "(prompt)"
+
+
 class MapPoints:
     """Points and their embeddings, in the same order. Build with `build` or the helpers below."""
 
@@ -152,11 +163,7 @@ class MapPoints:
                 owner.links.append(point.id)
                 point.links.append(owner.id)
             points.append(point), vectors.append(vector)
-        for point in by_prompt.values():  # a prompt takes the fields its images share
-            mine = [p for p in points if p.id in set(point.links)]
-            for name in ("modifier", "category", "model", "source"):
-                point.fields[name] = _join(p.fields[name] for p in mine)
-            point.fields["seed"] = "(prompt)"
+        share_image_fields(list(by_prompt.values()), points)
         dim = max((len(v) for v in vectors), default=0)
         return cls(points, np.stack(vectors) if vectors else np.zeros((0, dim), np.float32), model)
 

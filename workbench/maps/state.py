@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from workbench.maps.points import COLOUR_FIELDS, MapPoints, check_colour_field
+from workbench.maps.points import COLOUR_FIELDS, MapPoints, check_colour_field, share_image_fields
 from workbench.maps.projection import (
     GAP_EXPLANATION,
     PCAProjection,
@@ -97,6 +97,7 @@ class LatentMapState:
         self._lock = threading.RLock()
         self._layouts: dict[tuple[str, bool], tuple[object, np.ndarray]] = {}  # (projection, centred) -> fit
         self._jobs: dict[tuple[str, bool], threading.Thread] = {}  # background UMAP fits, one per setting
+        self._running: set[tuple[str, bool]] = set()  # settings whose fit is not done: `busy` reads this
         self.shown, self.layout, self.status, self.error, self.seconds = "pca", None, "", "", {}
         self.focused: PointDetails | None = None  # the clicked point
         self.hovered: PointDetails | None = None
@@ -158,7 +159,12 @@ class LatentMapState:
     def gap_text(self) -> str:
         """The modality-gap line for the toggle: the measured gap, raw and centred, and why."""
         is_image = self.points.is_image
-        raw, centred = modality_gap(self.vectors(False), is_image), modality_gap(self.vectors(True), is_image)
+        images, prompts = int(is_image.sum()), int((~is_image).sum())
+        raw = modality_gap(self.vectors(False), is_image)
+        if min(images, prompts) < 2:  # a lone point is its own mean: centring leaves that kind as it is
+            return (f"Modality gap {raw:.2f}. Centring needs two or more prompts and two or more images; this map "
+                    f"has {prompts} prompt(s) and {images} image(s), so centring does not close the gap here.")
+        centred = modality_gap(self.vectors(True), is_image)
         return f"Modality gap {raw:.2f} raw → {centred:.2f} centred. {GAP_EXPLANATION}"
 
     def _refresh(self) -> None:
@@ -169,14 +175,15 @@ class LatentMapState:
             self._show(self._projection)
         elif self.background:
             self._show("pca")  # keep a map on screen while UMAP is computed
-            self.status = "computing the UMAP map… (PCA shown meanwhile)"
-            self._changed()
             with self._lock:
                 running = self._jobs.get(key)
                 if running is None or not running.is_alive():  # a fit already under way for this setting serves
+                    self._running.add(key)  # before the view hears of it, so it shows the map as busy
                     job = threading.Thread(target=self._compute_umap, args=(key,), name="latent-map-umap", daemon=True)
                     self._jobs[key] = job
                     job.start()
+            self.status = "computing the UMAP map… (PCA shown meanwhile)"
+            self._changed()
         else:
             self._compute_umap(key)
 
@@ -206,14 +213,17 @@ class LatentMapState:
                                   reproducible=self.reproducible).fit(self.vectors(key[1]))
             with self._lock:
                 if self.points is not points:  # points were added meanwhile: this layout is for the old map
+                    self._running.discard(key)
                     return
                 self._layouts[key] = (umap, umap.embedding_)
                 self.seconds[key] = time.perf_counter() - start
         except Exception as err:  # noqa: BLE001 - shown in the view; the PCA map stays on screen
+            self._running.discard(key)
             self.error = str(err)
             self.status = f"UMAP failed: {err}"
             self._changed()
             return
+        self._running.discard(key)  # done before the view hears of it: it must not show a fit running
         self.error = ""
         if (self._projection, self._centred) == key:  # still what the user wants
             self._show("umap")
@@ -227,7 +237,8 @@ class LatentMapState:
 
     @property
     def busy(self) -> bool:
-        return any(job.is_alive() for job in list(self._jobs.values()))
+        """Whether a UMAP fit is under way (cleared before the map it made is shown)."""
+        return bool(self._running)
 
     # --- adding points -----------------------------------------------------------------------------
     def add(self, new: MapPoints) -> None:
@@ -251,6 +262,7 @@ class LatentMapState:
                     for a, b in ((p, other), (other, p)):
                         if b.id not in a.links:
                             a.links.append(b.id)
+        share_image_fields([p for p in merged.points if p.kind == "text"], merged.points)
         old_n, old_points, old_means = len(self.points), self.points, self._means
         self.points = merged
         # A kind the map had under 2 points of was not centred; now that it can be, refit the centred maps
