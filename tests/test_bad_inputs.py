@@ -176,6 +176,8 @@ CASES = [
      r"the probe has no results yet; run it first"),
     ("CLIP given an array instead of a picture", lambda t: _toy_clip().embed_images([np.zeros((64, 64, 3))]),
      TypeError, r"images\[0\] is ndarray; give PIL images: Image.open\(path\)"),
+    ("evaluation on the render reader's own fitting seed", lambda t: _evaluate()(prompt_seed=424242), ValueError,
+     r"--prompt-seed 424242 is the seed the render-engine reader is fitted on, so it is not an independent sample"),
     ("map spacing given as text", lambda t: _umap(min_dist="0.1x"), ValueError,
      r"min_dist must be a number between 0 and 1, got '0.1x'"),
     ("map of prompts with its spacing given as text", lambda t: _map(min_dist="abc"), ValueError,

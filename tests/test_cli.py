@@ -55,6 +55,10 @@ def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     (["toyworld", "evaluate", "--steps", "0"], "argument --steps: must be 1 or more, got 0"),
     (["toyworld", "bias-check", "--seeds", "zero"], "argument --seeds: 'zero' is not a whole number"),
     (["expand", "{a|b}", "--random", "0"], "argument --random: must be 1 or more, got 0"),
+    (["toyworld", "bias-check", "--tolerance", "-5"], "argument --tolerance: must be a number, 0 or more, got -5"),
+    (["toyworld", "bias-check", "--tolerance", "nan"], "argument --tolerance: must be a number, 0 or more, got nan"),
+    (["toyworld", "bias-check", "--guidance", "-2", "--world"], "argument --guidance: must be a number, 0 or more"),
+    (["generate", "a fox", "--out", "o", "--guidance", "inf"], "argument --guidance: must be a number, 0 or more"),
 ])
 def test_numbers_out_of_range_are_refused_by_the_parser(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:

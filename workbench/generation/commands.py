@@ -14,7 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from workbench.cli import add_policy_options, library_from, policy_from
+from workbench.cli import add_policy_options, library_from, number, policy_from
 
 
 def _out_dir(path: str) -> Path:
@@ -128,7 +128,8 @@ def _common(p, seeds: str) -> None:
     p.add_argument("--out", required=True, help="output folder (images, store, grid)")
     p.add_argument("--model", help="hub id, diffusers folder or .safetensors file (default: the toy-world model)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's own, else 25)")
-    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's own, else 7.5)")
+    p.add_argument("--guidance", type=number(0),
+                   help="classifier-free guidance scale (default: the model's own, else 7.5)")
     p.add_argument("--size", type=int, help="image width and height (default: the model's native size)")
     p.add_argument("--tag", action="append", metavar="CATEGORY:ID", help="modifiers to apply (repeatable)")
     p.add_argument("--device", help="cpu, cuda, mps (default: best available)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from workbench.cli import whole_number
+from workbench.cli import number, whole_number
 
 
 def cmd_train(args) -> int:
@@ -130,7 +130,7 @@ def register(sub) -> None:
     p.add_argument("--prompt-seed", type=whole_number(0),
                    help="seed of the prompt set (default: the model card's); another seed gives an independent sample")
     p.add_argument("--steps", type=whole_number(1), help="denoising steps (default: the model's own)")
-    p.add_argument("--guidance", type=float, help="guidance scale (default: the model's own)")
+    p.add_argument("--guidance", type=number(0), help="guidance scale (default: the model's own)")
     p.add_argument("--quick", action="store_true", help="a fast subset")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -142,9 +142,9 @@ def register(sub) -> None:
     p = toy_sub.add_parser("bias-check", help="does the bias probe recover the rates planted in the world?")
     p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")
     p.add_argument("--seeds", type=whole_number(1), default=400, help="seeds per role (default 400: +-5 points at 50 %%)")
-    p.add_argument("--guidance", type=float, default=1.0,
-                   help="1 (default) samples the learnt distribution; higher values sharpen it")
-    p.add_argument("--tolerance", type=float, default=5.0, help="allowed error in percentage points")
+    p.add_argument("--guidance", type=number(0), default=1.0,
+                   help="1 (default) samples the learnt distribution; higher values sharpen it (not used with --world)")
+    p.add_argument("--tolerance", type=number(0), default=5.0, help="allowed error in percentage points")
     p.add_argument("--store", help="keep the images in this run store (default: a temporary one)")
     p.add_argument("--world", action="store_true",
                    help="probe the world's own renders instead of the model: checks the probe itself")

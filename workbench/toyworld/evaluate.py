@@ -1,6 +1,6 @@
 """Measure the toy-world model against the quality bars of its model card.
 
-    figures = evaluate()            # the shipped model; about 2 minutes on 2 CPU cores
+    figures = evaluate()            # the shipped model; about 3 minutes on 2 idle CPU cores
     figures = evaluate(quick=True)  # 24 prompts: a smoke test
 
 1. Generation: `ToyWorld.eval_prompts` (explicit colour, shape and background, 0-2 modifiers),
@@ -224,6 +224,11 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     prompt_seed = PROMPT_SEED if prompt_seed is None else int(prompt_seed)
     if prompt_seed < 0:
         raise ValueError(f"--prompt-seed must be 0 or more, got {prompt_seed}")
+    from workbench.toyworld.render_oracle import FIT_SEED
+
+    if prompt_seed == FIT_SEED:  # the render-engine probe would score its reader on its own fitting scenes
+        raise ValueError(f"--prompt-seed {FIT_SEED} is the seed the render-engine reader is fitted on, so it is not "
+                         "an independent sample; choose another")
     if render_scenes < 1:
         raise ValueError(f"render_scenes must be 1 or more, got {render_scenes}; the render-engine probe "
                          "needs at least one scene")
