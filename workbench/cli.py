@@ -40,29 +40,22 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 def whole_number(minimum: int):
     """An argparse type: a whole number of at least `minimum` (argparse then names the option)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
-        return value
-
-    return parse
+    return _at_least(minimum, int, "a whole number", f"must be {minimum} or more")
 
 
 def number(minimum: float):
     """An argparse type: a finite number of at least `minimum` (nan and inf are refused too)."""
+    return _at_least(minimum, float, "a number", f"must be a number, {minimum:g} or more")
 
-    def parse(text: str) -> float:
+
+def _at_least(minimum, convert, kind: str, rule: str):
+    def parse(text: str):
         try:
-            value = float(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
         if not math.isfinite(value) or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a number, {minimum:g} or more, got {text}")
+            raise argparse.ArgumentTypeError(f"{rule}, got {text.strip()}")
         return value
 
     return parse
