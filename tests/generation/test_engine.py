@@ -259,3 +259,15 @@ def test_a_prompt_the_models_tokenizer_cuts_short_is_warned_about(gen):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         gen.requests("a red circle", seeds=0)  # one that fits says nothing
+
+
+def test_a_lora_fused_into_the_weights_still_keys_its_images():
+    """After fuse_lora and unload_lora_weights no adapter layer is left, but the base weights
+    that load_model hashed have changed; diffusers keeps the names in fused_loras."""
+    from types import SimpleNamespace
+
+    from workbench.generation.adapters import adapters_hash
+
+    assert adapters_hash(SimpleNamespace()) == ""
+    fused = adapters_hash(SimpleNamespace(fused_loras={"ink"}))
+    assert fused and fused != adapters_hash(SimpleNamespace(fused_loras={"ink", "paper"}))

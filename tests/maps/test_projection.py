@@ -148,6 +148,14 @@ def test_a_new_point_of_a_small_cluster_lands_in_it():
     assert (to_small < 0.25 * to_big).all(), (to_small, to_big)
 
 
+def test_changing_n_neighbors_after_a_fit_does_not_move_added_points(data):
+    X, _ = data
+    est = UMAPProjection(n_neighbors=10).fit(X[:100])
+    before = est.transform(X[100:105])
+    est.set_params(n_neighbors=50)  # for the next fit only
+    assert np.array_equal(est.transform(X[100:105]), before)
+
+
 def test_add_points_with_refit_keeps_the_map_and_its_neighbour_lists(data):
     X, labels = data
     est = UMAPProjection(n_neighbors=10, n_epochs=60).fit(X[:100])

@@ -17,6 +17,7 @@ EVASIONS = [
     "a castle by greg rutkowsky",          # known misspelling
     "A CASTLE BY GREG\nRUTKOWSKI",          # line break
     "a castle by Grеg Rutkоwski",          # Cyrillic е and о drawn like Latin letters
+    "a castle by Greg Rutкoԝskı",          # Cyrillic к and ԝ, Latin dotless ı
 ]
 
 

@@ -48,3 +48,17 @@ def test_unknown_wildcard_is_an_error_not_literal_text(expander):
 
 def test_a_comment_line_is_a_comment_and_leaves_no_blank_line():
     assert TemplateExpander().expand("# colours to compare\na {red|blue} house") == ["a red house", "a blue house"]
+
+
+def test_a_template_of_comments_alone_is_refused_and_comment_lines_leave_no_gap():
+    with pytest.raises(ValueError, match=r"the template is all comments \(a line starting with '#' is one\)"):
+        TemplateExpander().expand("#1 best castle")
+    assert TemplateExpander().expand("a castle\n# note\nat dusk") == ["a castle\nat dusk"]
+
+
+def test_a_hash_inside_a_wildcard_value_is_refused_with_its_file_and_line(tmp_path):
+    from workbench.datafile import DataFileError
+
+    (tmp_path / "hexcol.txt").write_text("blue\nred #ff0000 glossy\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"hexcol.txt:2: '#' here starts a comment and would drop '#ff0000 glossy'"):
+        TemplateExpander(wildcard_dirs=[tmp_path])

@@ -6,9 +6,9 @@
 
 `load_model` hashes the base weights once; adapters come and go afterwards (diffusers loads
 them through PEFT), so requests take `adapters_hash(pipeline)` when they are made: the active
-adapters of every model part, their scales and their weights. A LoRA fused into the base
-weights and then unloaded (`fuse_lora`, `unload_lora_weights`) leaves no adapter to see: load
-the model again after fusing, or use another store.
+adapters of every model part, their scales and their weights, and the names of LoRAs fused into
+the base weights (`fuse_lora`; diffusers keeps `fused_loras` after `unload_lora_weights`), so
+a fused model's images are never filed as the plain model's.
 """
 
 from __future__ import annotations
@@ -38,4 +38,8 @@ def adapters_hash(pipeline) -> str:
                 digest.update(f"{part}.{name}:{adapter}:{scale!r}\n".encode())
                 for weight in (lora_a[adapter].weight, lora_b[adapter].weight):
                     digest.update(weight.detach().float().cpu().contiguous().numpy().tobytes())
+    fused = sorted(getattr(pipeline, "fused_loras", None) or ())
+    if fused:  # their weights are in the base weights now, which load_model hashed before
+        found = True
+        digest.update(f"fused:{fused}\n".encode())
     return digest.hexdigest()[:16] if found else ""

@@ -14,10 +14,12 @@ For every request the steps are:
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +79,18 @@ def check_request(req: GenerationRequest, vae_scale: int = 8) -> None:
     if req.variation_strength and req.variation_seed is None:  # would change nothing, yet be recorded
         raise ValueError(f"variation strength {req.variation_strength} needs a variation seed to move towards; "
                          "pass variation_seed=N, or leave the strength at 0")
+
+
+@contextmanager
+def _quiet(logger: str):
+    """Silence one library logger below ERROR for the block."""
+    log = logging.getLogger(logger)
+    before = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
 
 
 def _sampler_difference(req: GenerationRequest, sampler: tuple[str, str, str]) -> str:
@@ -177,7 +191,8 @@ class ImageGenerator:
         limit = getattr(tokenizer, "model_max_length", None)
         if tokenizer is None or not isinstance(limit, int) or limit > 10_000:  # no fixed window to fall out of
             return
-        ids = tokenizer(prompt, truncation=False, verbose=False).input_ids  # verbose: no "too long" log line
+        with _quiet("transformers.tokenization_utils_base"):  # its "longer than the maximum" line: ours says more
+            ids = tokenizer(prompt, truncation=False).input_ids
         if len(ids) > limit:
             lost = tokenizer.decode(ids[limit - 1:-1]).strip()
             lost = lost if len(lost) <= 120 else f"{lost[:70]} … {lost[-45:]}"

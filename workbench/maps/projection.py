@@ -273,6 +273,7 @@ class UMAPProjection(_Parameters):
         self.embedding_ = self._layout(unit, knn, init, self.n_epochs or DEFAULT_EPOCHS)
         self.vectors_ = unit  # (N, D) unit rows, for add_points
         self.knn_ = knn
+        self.n_neighbors_ = self.n_neighbors  # as fitted: set_params after a fit must not move added points
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -316,8 +317,8 @@ class UMAPProjection(_Parameters):
         check_fitted(self)
         X = check_embeddings(X, what="new embeddings", min_points=1)
         check_same_space(self.n_features_in_, X)
-        indices, distances = exact_knn(unit_rows(X), self.vectors_, self.n_neighbors)
-        sigmas, rhos = import_umap().umap_.smooth_knn_dist(distances.astype(np.float32), float(self.n_neighbors))
+        indices, distances = exact_knn(unit_rows(X), self.vectors_, self.n_neighbors_)
+        sigmas, rhos = import_umap().umap_.smooth_knn_dist(distances.astype(np.float32), float(self.n_neighbors_))
         weights = np.exp(-np.maximum(distances - rhos[:, None], 0.0) / sigmas[:, None])
         weights /= weights.sum(axis=1, keepdims=True)
         return np.einsum("mk,mkc->mc", weights, self.embedding_[indices]).astype(np.float32)
@@ -339,7 +340,7 @@ class UMAPProjection(_Parameters):
         elif self.knn_ is not None:
             self.knn_ = self._merged_knn(unit_new)
         else:
-            self.knn_ = exact_knn(vectors, vectors, self.n_neighbors, self_first=True)
+            self.knn_ = exact_knn(vectors, vectors, self.n_neighbors_, self_first=True)
         if refit:
             layout = self._layout(vectors, self.knn_, layout, n_epochs)
         self.vectors_, self.embedding_ = vectors, layout
@@ -347,7 +348,7 @@ class UMAPProjection(_Parameters):
 
     def _merged_knn(self, unit_new: np.ndarray):
         """Exact kNN of old + new points, reusing the old lists (only distances to new points are computed)."""
-        k, old_idx, old_dist = self.n_neighbors, *self.knn_
+        k, old_idx, old_dist = self.n_neighbors_, *self.knn_
         n_old = len(self.vectors_)
         all_vectors = np.vstack([self.vectors_, unit_new])
         new_idx, new_dist = exact_knn(unit_new, all_vectors, k)

@@ -54,15 +54,25 @@ RESERVED = {"$": "'N$$' picks N variants, '${name=...}' sets a variable", "%": "
             "#": "it starts a comment that runs to the end of the line"}
 
 
-def check_comments(template: str) -> None:
+def check_comments(template: str, where: str = "the template") -> None:
     """A '#' after text on its line starts a comment there and silently drops the rest of the line
-    (a colour '#ff0000', a hashtag); only whole comment lines are taken as comments."""
-    for number, line in enumerate(template.splitlines(), 1):
+    (a colour '#ff0000', a hashtag); only whole comment lines are taken as comments, and a
+    template of comments alone gives no prompt."""
+    lines = template.splitlines()
+    for number, line in enumerate(lines, 1):
         at = line.find("#")
         if at > 0 and line[:at].strip():
-            raise ValueError(f"'#' in line {number} of the template starts a comment and would drop "
+            raise ValueError(f"'#' in line {number} of {where} starts a comment and would drop "
                              f"{line[at:]!r}; write it out in words ('hex ff0000', 'hashtag'), or put a "
                              "comment on a line of its own")
+    if where == "the template" and all(not line.strip() or line.lstrip().startswith("#") for line in lines):
+        raise ValueError("the template is all comments (a line starting with '#' is one) and gives no prompt; "
+                         "write '#1' as 'number 1', or add a line of prompt")
+
+
+def _without_blank_lines(prompt: str) -> str:
+    """A prompt with the lines that comment lines left empty taken out."""
+    return "\n".join(line for line in prompt.splitlines() if line.strip()).strip()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +91,19 @@ def wildcard_values(library: TagLibrary) -> dict[str, list[str]]:
     return {c.name: [t.standalone for t in c if t.standalone] for c in library}
 
 
+def _check_wildcard_files(folder: Path) -> None:
+    """Each value of a wildcard file is read as a template too, so a '#' after text in it would
+    cut the value short: refused with its file and line."""
+    from workbench.datafile import DataFileError, read_text
+
+    for path in sorted(folder.rglob("*.txt")):
+        for number, line in enumerate(read_text(path).splitlines(), 1):
+            try:
+                check_comments(line, "a wildcard value")
+            except ValueError as err:
+                raise DataFileError(path, number, str(err).replace("in line 1 of a wildcard value", "here")) from None
+
+
 class TemplateExpander:
     """Expand templates against a tag library and wildcard folders (dynamicprompts underneath)."""
 
@@ -91,6 +114,7 @@ class TemplateExpander:
         roots: list = [wildcard_values(self.library)]
         for folder in [shipped_tags_dir() / "wildcards", *map(Path, wildcard_dirs)]:
             if folder.is_dir():
+                _check_wildcard_files(folder)
                 roots.append(folder)
             elif folder != shipped_tags_dir() / "wildcards":
                 raise FileNotFoundError(f"wildcard folder {folder} does not exist; pass a folder of .txt files")
@@ -110,14 +134,14 @@ class TemplateExpander:
             if cap < 1:
                 raise ValueError(f"the cap must be at least 1, not {cap}")
             context = _ParseOnceContext(wildcard_manager=self._manager, default_sampling_method=SamplingMethod.COMBINATORIAL)
-            return [str(p).strip() for p in context.sample_prompts(template, cap)]
+            return [_without_blank_lines(str(p)) for p in context.sample_prompts(template, cap)]
         if mode == "random":
             count = 1 if n is None else n
             if count < 1:
                 raise ValueError(f"the number of prompts must be at least 1, not {count}")
             context = _ParseOnceContext(wildcard_manager=self._manager, default_sampling_method=SamplingMethod.RANDOM,
                                         rand=random.Random(seed))
-            return [str(p).strip() for p in context.sample_prompts(template, count)]
+            return [_without_blank_lines(str(p)) for p in context.sample_prompts(template, count)]
         raise ValueError(f"mode must be 'combinatorial' or 'random', not {mode!r}")
 
     def _check_wildcards(self, template: str) -> None:
