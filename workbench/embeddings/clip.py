@@ -55,12 +55,11 @@ def _checked(items, what: str, kind, hint: str) -> list:
 def _check_not_pickle(model: str, pretrained: str | None, trust_pickle: bool) -> None:
     """Refuse weights open_clip would unpickle: a local file that is not .safetensors, or the
     file open_clip picks in a `local-dir:` folder. (Pretrained tags come from the hub cache.)"""
-    from workbench.generation.loading import check_weights_file
+    from workbench.generation.loading import PICKLE_SUFFIXES, check_weights_file
 
-    if pretrained and Path(pretrained).is_file():
+    # a missing pickle file too: refused before open_clip's own message
+    if pretrained and (Path(pretrained).is_file() or Path(pretrained).suffix.lower() in PICKLE_SUFFIXES):
         check_weights_file(Path(pretrained), trust_pickle)
-    elif pretrained and Path(pretrained).suffix.lower() in (".pt", ".bin", ".pth", ".ckpt", ".pkl"):
-        check_weights_file(Path(pretrained), trust_pickle)  # missing, but refused before open_clip's message
     if str(model).startswith("local-dir:"):
         from open_clip import factory
 
