@@ -225,28 +225,33 @@ def _from_hub(model_id: str, torch_dtype, trust_pickle: bool = False):
     """The pipeline, and the snapshot folder it was loaded from (its weights are hashed like a
     local folder's, so an updated model is not served the old one's images)."""
     from diffusers import DiffusionPipeline
-    from huggingface_hub import try_to_load_from_cache
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
-    cached = try_to_load_from_cache(model_id, "model_index.json")
     try:
         pipeline = DiffusionPipeline.from_pretrained(
             model_id, dtype=torch_dtype, local_files_only=offline, use_safetensors=None if trust_pickle else True,
-            variant=saved_variant(Path(cached).parent) if isinstance(cached, str) else None)
+            variant=saved_variant(_cached_snapshot(model_id)))
     except Exception as err:  # the hub client raises many types (OSError, HTTP errors, LocalEntryNotFound)
-        index = try_to_load_from_cache(model_id, "model_index.json")
-        if not isinstance(index, str):  # not cached at all
+        snapshot = _cached_snapshot(model_id)  # looked up again: a failed download may have left part of it
+        if snapshot is None:  # not cached at all
             raise ModelNotFoundError(
                 f"model {model_id!r} is not in the local cache and the hub could not be reached "
                 f"({type(err).__name__}). On a connected machine run `hf download {model_id}` and copy the cache "
                 "folder (~/.cache/huggingface) here, or save the model with save_pretrained and pass that folder"
             ) from None
         if not trust_pickle:
-            _refuse_pickled_parts(Path(index).parent, err)
-        raise ModelNotFoundError(f"model {model_id!r} is in the local cache ({Path(index).parent}) but did not load "
+            _refuse_pickled_parts(snapshot, err)
+        raise ModelNotFoundError(f"model {model_id!r} is in the local cache ({snapshot}) but did not load "
                                  f"({type(err).__name__}: {err})") from None
+    return pipeline, _cached_snapshot(model_id)  # after loading: a download has just filled it
+
+
+def _cached_snapshot(model_id: str) -> Path | None:
+    """The folder of the hub model's snapshot in the local cache, or None when it is not cached."""
+    from huggingface_hub import try_to_load_from_cache
+
     index = try_to_load_from_cache(model_id, "model_index.json")
-    return pipeline, Path(index).parent if isinstance(index, str) else None
+    return Path(index).parent if isinstance(index, str) else None
 
 
 def load_model(model: str | os.PathLike | None = None, *, device: str | None = None, dtype: str | None = None,
