@@ -76,10 +76,15 @@ def seeds_text(spec) -> str:
 
 def seed_noise(seed: int, shape: tuple[int, ...]):
     """Unit Gaussian noise of `shape` for one image, drawn on the CPU from its own generator."""
+    return _start(seed, shape)[0]
+
+
+def _start(seed: int, shape: tuple[int, ...]):
+    """(the seed's starting noise of `shape`, the seed's CPU generator moved past it)."""
     import torch
 
     generator = torch.Generator("cpu").manual_seed(check_seed(seed))
-    return torch.randn(shape, generator=generator, dtype=torch.float32)
+    return torch.randn(shape, generator=generator, dtype=torch.float32), generator
 
 
 STEP_NOISE = "after-start"  # a request's `step_noise` when its sampler draws noise while stepping
@@ -88,11 +93,7 @@ STEP_NOISE = "after-start"  # a request's `step_noise` when its sampler draws no
 def step_generator(seed: int, shape: tuple[int, ...]):
     """The CPU generator a sampler draws its step noise from: the seed's, moved past the
     starting noise `seed_noise` draws from it."""
-    import torch
-
-    generator = torch.Generator("cpu").manual_seed(check_seed(seed))
-    torch.randn(shape, generator=generator, dtype=torch.float32)
-    return generator
+    return _start(seed, shape)[1]
 
 
 def draws_step_noise(scheduler) -> bool:
