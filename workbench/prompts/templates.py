@@ -54,20 +54,28 @@ RESERVED = {"$": "'N$$' picks N variants, '${name=...}' sets a variable", "%": "
             "#": "it starts a comment that runs to the end of the line"}
 
 
-def check_comments(template: str, where: str = "the template") -> None:
-    """A '#' after text on its line starts a comment there and silently drops the rest of the line
-    (a colour '#ff0000', a hashtag); only whole comment lines are taken as comments, and a
-    template of comments alone gives no prompt."""
+def dropped_by_comment(line: str) -> str | None:
+    """What a '#' after text on `line` would drop as a comment (a colour '#ff0000', a hashtag),
+    or None: only whole comment lines are taken as comments."""
+    at = line.find("#")
+    return line[at:] if at > 0 and line[:at].strip() else None
+
+
+def check_comments(template: str) -> None:
+    """Refuse a '#' after text on a line, which would silently drop the rest of the line, and a
+    template of comments alone, which gives no prompt."""
     lines = template.splitlines()
     for number, line in enumerate(lines, 1):
-        at = line.find("#")
-        if at > 0 and line[:at].strip():
-            raise ValueError(f"'#' in line {number} of {where} starts a comment and would drop "
-                             f"{line[at:]!r}; write it out in words ('hex ff0000', 'hashtag'), or put a "
-                             "comment on a line of its own")
-    if where == "the template" and all(not line.strip() or line.lstrip().startswith("#") for line in lines):
+        dropped = dropped_by_comment(line)
+        if dropped is not None:
+            raise ValueError(f"'#' in line {number} of the template starts a comment and would drop "
+                             f"{dropped!r}; {HASH_ADVICE}")
+    if all(not line.strip() or line.lstrip().startswith("#") for line in lines):
         raise ValueError("the template is all comments (a line starting with '#' is one) and gives no prompt; "
                          "write '#1' as 'number 1', or add a line of prompt")
+
+
+HASH_ADVICE = "write it out in words ('hex ff0000', 'hashtag'), or put a comment on a line of its own"
 
 
 def _without_blank_lines(prompt: str) -> str:
@@ -98,10 +106,10 @@ def _check_wildcard_files(folder: Path) -> None:
 
     for path in sorted(folder.rglob("*.txt")):
         for number, line in enumerate(read_text(path).splitlines(), 1):
-            try:
-                check_comments(line, "a wildcard value")
-            except ValueError as err:
-                raise DataFileError(path, number, str(err).replace("in line 1 of a wildcard value", "here")) from None
+            dropped = dropped_by_comment(line)
+            if dropped is not None:
+                raise DataFileError(path, number, f"'#' here starts a comment and would drop {dropped!r}; "
+                                                  f"{HASH_ADVICE}")
 
 
 class TemplateExpander:
