@@ -109,8 +109,7 @@ def cmd_compare(args) -> int:
 
 def _say(found) -> None:
     """Warnings caught while generating, once each, as `warning:` lines (not library noise)."""
-    for message in dict.fromkeys(str(w.message) for w in found if issubclass(w.category, UserWarning)
-                                 and not issubclass(w.category, DeprecationWarning)):
+    for message in dict.fromkeys(str(w.message) for w in found if issubclass(w.category, UserWarning)):
         print(f"warning: {message}", file=sys.stderr)
 
 

@@ -118,11 +118,10 @@ def filmstrip(generator, prompt, seed: int = 0, steps: int | None = None, at: Se
         raise NotImplementedError(f"the filmstrip cannot tell the steps of {type(scheduler).__name__} apart "
                                   f"({len(calls)} scheduler calls for {steps} steps); use a first-order sampler "
                                   "such as DDIM, Euler or DPM-Solver++, or Heun")
-    captured = {i: ends[i] for i in at}
     frames = []
     for i in at:
         with torch.no_grad():
-            latent = captured[i] / pipe.vae.config.scaling_factor
+            latent = ends[i] / pipe.vae.config.scaling_factor
             pixels = pipe.vae.decode(latent.to(pipe.vae.dtype)).sample
         frames.append((i, pipe.image_processor.postprocess(pixels, output_type="pil")[0]))
     return frames

@@ -25,8 +25,8 @@ Mode = Literal["refuse", "warn"]
 
 # Cyrillic and Greek letters drawn like Latin ones ("Grеg" with a Cyrillic е): NFKD keeps them
 # apart, so a name spelt with them would slip past every list.
-LOOKALIKES = str.maketrans("асеорхуіјѕԁһӏкԝԛаеорсухАВСЕНІЈКМОРЅТХУԜαοιντχκρΑΒΕΗΙΚΜΝΟΡΤΥΧıɡ",
-                           "aceopxyijsdhlkwqaeopcyxABCEHIJKMOPSTXYWaoivtxkpABEHIKMNOPTYXig")
+LOOKALIKES = str.maketrans("асеорхуіјѕԁһӏкԝԛАВСЕНІЈКМОРЅТХУԜαοιντχκρΑΒΕΗΙΚΜΝΟΡΤΥΧıɡ",
+                           "aceopxyijsdhlkwqABCEHIJKMOPSTXYWaoivtxkpABEHIKMNOPTYXig")
 
 
 def normalise(text: str) -> str:
