@@ -235,9 +235,12 @@ def test_a_null_prompt_from_invokeai_is_no_prompt(tmp_path):
     {"workbench": json.dumps({"request": {**make_record(0).request.to_dict(), "seed": "abc"}})},
     {"workbench": json.dumps({"request": {**make_record(0).request.to_dict(), "prompt": 123}})},
     {"workbench": json.dumps({**make_record(0).to_dict(), "created": {"when": "now"}})},
+    {"workbench": json.dumps({"request": {**make_record(0).request.to_dict(), "step_noise": 1}})},
+    {"workbench": json.dumps({"request": {**make_record(0).request.to_dict(), "adapters": ["lora"]}})},
     {"prompt": json.dumps(COMFY_GRAPH).replace("beautiful scenery", "\\ud800 scenery")},
 ], ids=["invokeai null", "invokeai list", "sd-metadata without a dict", "comfyui inputs as a list",
-        "seed as text", "prompt as a number", "created as an object", "half an emoji"])
+        "seed as text", "prompt as a number", "created as an object",
+        "step noise as a number", "adapters as a list", "half an emoji"])
 def test_odd_json_from_a_peer_is_a_metadata_error_naming_the_file(tmp_path, chunks):
     path = peer_png(tmp_path / "odd.png", chunks)
     with pytest.raises(MetadataError, match=r"odd.png"):

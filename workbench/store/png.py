@@ -239,7 +239,7 @@ def _usable(record: ImageRecord) -> ImageRecord:
     carry a seed of text, a prompt of numbers or a broken character, and must then be refused
     by name, not fail a whole import or rebuild."""
     request = record.request
-    for name in ("model", "prompt", "negative_prompt", "scheduler", "scheduler_settings"):
+    for name in ("model", "prompt", "negative_prompt", "scheduler", "scheduler_settings", "step_noise", "adapters"):
         if not isinstance(getattr(request, name), str):
             raise TypeError(f"{name} is {type(getattr(request, name)).__name__}, not text")
     for name in ("seed", "steps", "width", "height"):
