@@ -121,15 +121,17 @@ def test_a_seed_gives_the_same_pixels_alone_or_anywhere_in_a_grid(monkeypatch):
     assert not differing, f"seeds {differing} changed with the batch"
 
 
-def test_images_are_plain_uint8_and_change_with_the_prompt():
+def test_images_are_plain_uint8_and_change_with_the_prompt(capsys):
     from workbench.toyworld.evaluate import generate
     from workbench.toyworld.models import load_pipeline
 
     pipe = load_pipeline(paths.PIPELINE_DIR)
     a, b = generate(pipe, ["a red circle on a white background", "a blue square on a black background"],
-                    [1, 1], steps=10)
+                    [1, 1], steps=10, batch_size=1, progress=True)
     assert a.shape == (64, 64, 3) and a.dtype == np.uint8
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 20
+    bar = capsys.readouterr().err  # the evaluation's generation runs for minutes: it shows a bar
+    assert "generating: 100%" in bar and "2/2" in bar
 
 
 def test_model_reproduces_planted_rates(tmp_path):

@@ -18,7 +18,7 @@ import logging
 import math
 import numbers
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,6 +326,3 @@ def generate_images(prompt, seeds="0-8", model=None, store=None, **kwargs) -> li
     gen = ImageGenerator(model, store=store)
     return gen.generate(gen.requests(prompt, seeds, **kwargs))
 
-
-def seeds_of(images: Iterable[GeneratedImage]) -> list[int]:
-    return [g.request.seed for g in images]

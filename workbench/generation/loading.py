@@ -299,11 +299,6 @@ def load_model(model: str | os.PathLike | None = None, *, device: str | None = N
                        scheduler_settings(pipeline.scheduler))
 
 
-def model_config_summary(pipeline) -> dict:
-    """Component classes, for records and error messages."""
-    return {k: type(v).__name__ for k, v in pipeline.components.items() if v is not None}
-
-
 def versions() -> dict:
     """Library versions that decide pixels, for every record."""
     from importlib.metadata import PackageNotFoundError, version

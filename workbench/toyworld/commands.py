@@ -39,7 +39,7 @@ def cmd_evaluate(args) -> int:
     from workbench.toyworld.evaluate import evaluate
 
     figures = evaluate(model_dir=args.model_dir, n_prompts=args.prompts, steps=args.steps, guidance=args.guidance,
-                       quick=args.quick, prompt_seed=args.prompt_seed)
+                       quick=args.quick, prompt_seed=args.prompt_seed, progress=True)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

@@ -34,7 +34,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 import time
 from pathlib import Path
@@ -77,30 +76,22 @@ def initial_latents(pipe, seeds) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(pipe, prompts, seeds, steps=models.INFERENCE_STEPS, guidance=models.INFERENCE_GUIDANCE,
-             batch_size=18) -> np.ndarray:
-    """uint8 (N, H, W, 3) images, one per (prompt, seed)."""
+             batch_size=18, progress: bool = False) -> np.ndarray:
+    """uint8 (N, H, W, 3) images, one per (prompt, seed); `progress` shows a bar over them."""
+    from tqdm.auto import tqdm
+
     if len(prompts) != len(seeds):
         raise ValueError(f"generate needs one seed per prompt, got {len(prompts)} prompts and {len(seeds)} seeds")
     out = []
+    bar = tqdm(total=len(prompts), desc="generating", unit="image", disable=not progress)
     for s in range(0, len(prompts), batch_size):
         p, k = list(prompts[s : s + batch_size]), seeds[s : s + batch_size]
         images = pipe(p, latents=initial_latents(pipe, k).to(pipe.device), num_inference_steps=steps,
                       guidance_scale=guidance, output_type="np").images
         out.append(np.clip(images * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        bar.update(len(p))
+    bar.close()
     return np.concatenate(out)
-
-
-def contact_sheet(images: np.ndarray, cols: int = 8, scale: int = 2):
-    """A PIL image of uint8 (N, H, W, 3) images in a grid, enlarged `scale` times."""
-    from PIL import Image
-
-    n, h, w, _ = images.shape
-    rows = -(-n // cols)
-    sheet = np.full((rows * h, cols * w, 3), 255, np.uint8)
-    for i, im in enumerate(images):
-        r, c = divmod(i, cols)
-        sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] = im
-    return Image.fromarray(sheet).resize((cols * w * scale, rows * h * scale), Image.NEAREST)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,9 +239,6 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     world = ToyWorld()
     vocab = world.vocab
     oracle = Oracle(vocab)
-    takes_mods = "modifiers" in inspect.signature(oracle.read).parameters
-    read = (lambda img, mods: oracle.read(img, modifiers=mods)) if takes_mods else \
-        (lambda img, mods: oracle.read(img))
     defaults = read_defaults(root / "pipeline")
     if not defaults.source:  # a folder trained before models carried their defaults: the recipe's
         defaults = GenerationDefaults(models.INFERENCE_STEPS, models.INFERENCE_GUIDANCE)
@@ -265,7 +253,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     evals = world.eval_prompts(n_prompts, seed=prompt_seed)
     pairs = [(e, 1000 * k + i) for k in range(seeds_per_prompt) for i, e in enumerate(evals)]
     t0 = time.time()
-    images = generate(pipe, [e.prompt for e, _ in pairs], [s for _, s in pairs], steps, guidance)
+    images = generate(pipe, [e.prompt for e, _ in pairs], [s for _, s in pairs], steps, guidance, progress=progress)
     gen_seconds = time.time() - t0
 
     # 2. Oracle on generated images and on real renders of the same prompts
@@ -278,7 +266,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
             continue
         real = world.render(world.sample_scene(rng, spec))
         for prefix, im in (("", img), ("real_", real)):
-            r = read(im, spec.modifiers)
+            r = oracle.read(im, modifiers=spec.modifiers)
             hits[prefix + "colour"].append(r.colour == spec.colour)
             hits[prefix + "shape"].append(r.shape == spec.shape)
             hits[prefix + "background"].append(r.background == spec.background)
