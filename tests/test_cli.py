@@ -146,3 +146,19 @@ def test_toyworld_train_estimate_prints_the_estimate_and_trains_nothing(capsys, 
     code, out, _ = run(capsys, "toyworld", "train", "--estimate", "--out", str(tmp_path / "toy"))
     assert code == 0 and "66.7 min (budget 60 min)" in out and "too slow" in out
     assert not (tmp_path / "toy").exists()
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`workbench tags list | head -1`: the pipe closes while we print; we stop quietly, with the
+    status of a program ended by SIGPIPE, as other command-line tools do."""
+    import subprocess
+    import sys
+
+    template = "a long prompt of many words, " * 4 + "{red|green|blue|white|black} __artists__"  # > 64 KB
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from workbench.cli import main; sys.exit(main())",
+                             "expand", template, "--cap", "600"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    proc.stdout.read(10)
+    proc.stdout.close()  # the rest cannot fit in the pipe's buffer, so a write must meet the closed end
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and "Traceback" not in err, err

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -235,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("workbench: interrupted; finished images are kept in the store", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `workbench tags list | head`: the reader has all it wanted
+        # Python flushes stdout again at exit and would print a second error; point it at devnull
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # as a program killed by SIGPIPE, which is what shells expect
 
 
 if __name__ == "__main__":
