@@ -6,7 +6,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, which pyproject.toml allows: the same parser, as tomli
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "diffusers", "open_clip", "umap", "transformers", "plotly", "ipywidgets")
