@@ -41,8 +41,11 @@ def main(model=None, big=False, steps=25, guidance=7.5):
     from workbench.generation.engine import ImageGenerator
     from workbench.generation.grids import variation_grid
     from workbench.generation.loading import load_model
+    from workbench.threads import default_threads
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    threads = default_threads("cpu")  # what ImageGenerator runs on (WORKBENCH_THREADS, a kernel's share)
+    if threads is not None:  # the bare calls too, so that both sides run on the same threads
+        torch.set_num_threads(threads)
     loaded = load_model(model)  # as the workbench runs it: batch-invariant layers on the CPU
     plain = load_model(model, batch_invariant=False)  # the layers diffusers loads
     pipe = plain.pipeline
@@ -124,7 +127,7 @@ def flops_per_image(pipe, steps, guidance, size):
         bare_call(pipe, steps, guidance, size)
     parts = {name: sum(ops.values()) / len(SEEDS) / 1e9 for name, ops in counter.get_flop_counts().items()
              if name in ("CLIPTextModel", "UNet2DConditionModel", "Decoder")}
-    return {"what": "model FLOPs per image (25 steps, guidance on)",
+    return {"what": f"model FLOPs per image ({steps} steps, guidance {guidance:g})",
             "gflop_per_image": counter.get_total_flops() / len(SEEDS) / 1e9,
             **{f"gflop_{name}": v for name, v in parts.items()}, "steps": steps, "guidance": guidance}
 
