@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,17 +83,29 @@ def read_defaults(folder) -> GenerationDefaults:
     return GenerationDefaults(*_checked(values, fail), str(path))
 
 
+def check_steps(steps, name: str = "steps") -> None:
+    """Refuse a step count the pipeline would fail on or silently round (ValueError naming `name`)."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"{name} must be a whole number from 1 to {MAX_STEPS}, not {steps!r}")
+
+
+def check_guidance(guidance, name: str = "guidance") -> None:
+    """Refuse a guidance scale that is not a finite number of 0 or more (NaN and text included)."""
+    if isinstance(guidance, bool) or not isinstance(guidance, numbers.Real) or not 0 <= guidance < math.inf:
+        raise ValueError(f"{name} must be a number, 0 or more (1 turns classifier-free guidance off), "
+                         f"not {guidance!r}")
+
+
 def _checked(values: dict, fail) -> tuple[int, float]:
     """Steps and guidance from diffusers' argument names, checked; `fail(key, message)` raises."""
     base = GenerationDefaults()
-    steps = values.get("num_inference_steps", base.steps)
-    guidance = values.get("guidance_scale", base.guidance)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-        fail("num_inference_steps", f"num_inference_steps must be a whole number from 1 to {MAX_STEPS}, not {steps!r}")
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0 \
-            or math.isinf(guidance):
-        fail("guidance_scale", f"guidance_scale must be a number of 0 or more (1 turns guidance off), not {guidance!r}")
-    return int(steps), float(guidance)
+    values = {"num_inference_steps": base.steps, "guidance_scale": base.guidance, **values}
+    for key, check in (("num_inference_steps", check_steps), ("guidance_scale", check_guidance)):
+        try:
+            check(values[key], key)
+        except ValueError as error:
+            fail(key, str(error))
+    return int(values["num_inference_steps"]), float(values["guidance_scale"])
 
 
 def write_defaults(folder, steps: int, guidance: float) -> Path:

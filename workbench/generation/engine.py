@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.generation.adapters import adapters_hash
-from workbench.generation.defaults import MAX_STEPS
+from workbench.generation.defaults import check_guidance, check_steps
 from workbench.generation.loading import LoadedModel, load_model, scheduler_settings, versions
 from workbench.generation.seeds import STEP_NOISE, check_seed, draws_step_noise, initial_latent, parse_seeds, step_generator
 from workbench.store.record import GenerationRequest, ImageRecord
@@ -64,11 +64,8 @@ def check_request(req: GenerationRequest, vae_scale: int = 8) -> None:
     check_seed(req.seed)
     if req.variation_seed is not None:
         check_seed(req.variation_seed, "variation seed")
-    if isinstance(req.steps, bool) or not isinstance(req.steps, numbers.Integral) or not 1 <= req.steps <= MAX_STEPS:
-        raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, not {req.steps!r}")
-    if not 0 <= req.guidance < math.inf:  # also catches NaN
-        raise ValueError(f"guidance must be a number, 0 or more (1 turns classifier-free guidance off), "
-                         f"not {req.guidance!r}")
+    check_steps(req.steps)
+    check_guidance(req.guidance)
     step = math.lcm(vae_scale, 8)  # the VAE's scale, and diffusers' Stable Diffusion pipelines want multiples of 8
     for side, value in (("width", req.width), ("height", req.height)):
         if isinstance(value, bool) or not isinstance(value, int) or value < step or value % step:

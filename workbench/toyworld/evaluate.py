@@ -207,14 +207,14 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     300, so a second, independent sample needs another seed.
     """
     from workbench.generation.batch_invariance import make_pipeline_batch_invariant
-    from workbench.generation.defaults import GenerationDefaults, read_defaults
+    from workbench.generation.defaults import GenerationDefaults, check_guidance, check_steps, read_defaults
     from workbench.toyworld.oracle import Oracle
     from workbench.toyworld.recipe import round_trip
     from workbench.toyworld.render_oracle import drawn_render_engines
 
     prompt_seed = PROMPT_SEED if prompt_seed is None else int(prompt_seed)
     if prompt_seed < 0:
-        raise ValueError(f"--prompt-seed must be 0 or more, got {prompt_seed}")
+        raise ValueError(f"prompt_seed (--prompt-seed) must be 0 or more, got {prompt_seed}")
     from workbench.toyworld.render_oracle import FIT_SEED
 
     if prompt_seed == FIT_SEED:  # the render-engine probe would score its reader on its own fitting scenes
@@ -224,11 +224,11 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         raise ValueError(f"render_scenes must be 1 or more, got {render_scenes}; the render-engine probe "
                          "needs at least one scene")
     if n_prompts < 3:  # the determinism check draws on three prompts
-        raise ValueError(f"--prompts must be 3 or more, got {n_prompts}")
-    if steps is not None and steps < 1:
-        raise ValueError(f"--steps must be 1 or more, got {steps}")
-    if guidance is not None and not guidance >= 0:
-        raise ValueError(f"--guidance must be 0 or more, got {guidance}")
+        raise ValueError(f"n_prompts (--prompts) must be 3 or more, got {n_prompts}")
+    if steps is not None:
+        check_steps(steps)
+    if guidance is not None:
+        check_guidance(guidance)
     root = Path(model_dir) if model_dir is not None else paths.MODEL_DIR
     if not paths.is_trained(root):
         raise FileNotFoundError(f"no trained toy-world model in {root}; run "

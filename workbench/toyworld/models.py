@@ -11,9 +11,9 @@ Two models share one text tower:
 
 The diffusion text encoder is the CLIP text tower converted to a transformers `CLIPTextModel`
 (`convert_text_tower`), and its tokenizer is a transformers `CLIPTokenizer` built offline from
-the BPE file that open_clip ships (`build_tokenizer`). `save_model` writes both folders with
-safetensors weights (float16 on disk to fit the size budget; the loaders give float32
-models); `DiffusionPipeline.from_pretrained(dir / "pipeline")` and
+the BPE file that open_clip ships (`build_tokenizer`). `save_clip` and `save_pipeline` write the
+two folders with safetensors weights (float16 on disk to fit the size budget; the loaders give
+float32 models); `DiffusionPipeline.from_pretrained(dir / "pipeline")` and
 `open_clip.create_model_and_transforms(name, pretrained=dir / "clip" / ...)` read them back.
 """
 

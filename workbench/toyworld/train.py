@@ -1,6 +1,7 @@
 """Train the toy-world models from a seed: CLIP, then VAE, then UNet; write the model folder.
 
-    train(out_dir, seed=0)   # about 70 min on 2 idle CPU cores (budget 60), reproducible weights
+    train(out_dir, seed=0)   # reproducible weights; about 83 min on 2 idle cores of the run-4
+                             # machine, 2 h on slower ones (budget 60): `train --estimate` says
 
 1. A dataset of captioned world images is drawn once (`ToyWorld().batch`, items depend only
    on (seed, index)) and shared by every stage.

@@ -32,7 +32,7 @@ from .vocabulary import (  # noqa: F401  (re-exported: the world's public API)
 )
 
 # -----------------------------------------------------------------------------
-# 2. Scenes and prompt specs
+# 1. Scenes and prompt specs
 
 
 class SceneObject(NamedTuple):
@@ -107,7 +107,7 @@ def _tidy(text):
 
 
 # -----------------------------------------------------------------------------
-# 3. The world
+# 2. The world
 
 
 class ToyWorld:
