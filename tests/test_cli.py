@@ -42,6 +42,7 @@ def test_compose_json_is_a_composition(capsys):
     (["toyworld", "sample", "--out", "sheet", "--n", "2"], "--out is the contact sheet to write, a .png file"),
     (["expand", "a {red|blue"], "does not parse at character 3"),
     (["tags", "export", "--format", "a1111", "--category", "film", "--out", "."], ".: is a directory; check the path"),
+    (["store", "list", "--store", "x" * 300], "catalogue.sqlite: file name too long; check the path"),
 ])
 def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -107,6 +108,26 @@ def test_a_failed_tags_import_leaves_the_folder_as_it_was(capsys, tmp_path):
     assert code == 2 and "category name 'My Styles!' must be lowercase letters, digits and '_' (e.g. 'my_styles')" in err
     assert not any((tmp_path / "lib").iterdir())
     assert run(capsys, "--tags-dir", str(tmp_path / "lib"), "tags", "list")[0] == 2  # empty folder: said, not skipped
+
+
+@pytest.mark.parametrize("command", [
+    ["tags", "import", "{new}", "--format", "wildcards", "--category", "colours", "--out", "{folder}"],
+    ["tags", "export", "--format", "a1111", "--category", "decades", "--out", "{folder}/colours.yaml"],
+    ["tags", "export", "--format", "yaml", "--category", "decades", "--out", "{folder}/colours.yaml"],
+], ids=["import over a tag file", "export over a styles file", "export over a tag file"])
+def test_tags_import_and_export_keep_an_existing_file_unless_forced(capsys, tmp_path, command):
+    """The file there may be a hand-edited library, or A1111's own styles.csv: refused, then --force."""
+    folder, new = tmp_path / "lib", tmp_path / "colours.txt"
+    folder.mkdir()
+    mine = folder / "colours.yaml"
+    mine.write_text("my hand-edited tags\n")
+    new.write_text("green\n")
+    argv = [part.format(folder=folder, new=new) for part in command]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and f"{mine} already exists; write to another file, or replace it" in err
+    assert mine.read_text() == "my hand-edited tags\n"
+    assert run(capsys, *argv, "--force")[0] == 0
+    assert mine.read_text() != "my hand-edited tags\n" and not list(folder.glob(".*draft"))
 
 
 def test_expand_random_is_seeded(capsys):

@@ -1,8 +1,8 @@
 """The `workbench` command: the workbench's jobs from a shell.
 
     workbench tags list [--category NAME] [--search TEXT] [--json]
-    workbench tags import FILE --format a1111|fooocus|wildcards [--category NAME] --out DIR
-    workbench tags export --format a1111|fooocus|wildcards|yaml --category NAME --out FILE
+    workbench tags import FILE --format a1111|fooocus|wildcards [--category NAME] --out DIR [--force]
+    workbench tags export --format a1111|fooocus|wildcards|yaml --category NAME --out FILE [--force]
     workbench compose "a lighthouse" --tag render_engines:octane-render --tag decades:1960s [--json]
     workbench expand "a {red|blue} house, __decades__" [--random N --seed S] [--cap N]
 
@@ -35,8 +35,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from workbench.prompts.policy import PolicyRefusal
     from workbench.store.errors import StoreError
 
-    return (CommandError, DataFileError, UnknownTagError, PolicyRefusal, StoreError, ValueError, FileNotFoundError,
-            PermissionError, NotADirectoryError, IsADirectoryError)
+    # OSError: the file system said no (a missing or existing file, a name too long, a full disk)
+    return (CommandError, DataFileError, UnknownTagError, PolicyRefusal, StoreError, ValueError, OSError)
 
 
 def whole_number(minimum: int):
@@ -109,7 +109,7 @@ def cmd_tags_import(args) -> int:
     category = READERS[args.format](source, args.category or slug(source.stem).replace("-", "_"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = write_tag_file(category, out / f"{category.name}.yaml")
+    path = write_tag_file(category, out / f"{category.name}.yaml", overwrite=args.force)
     print(f"imported {len(category)} tags into {path}; use them with --tags-dir {out}")
     return 0
 
@@ -121,7 +121,8 @@ def cmd_tags_export(args) -> int:
     if args.category not in library.categories:
         raise CommandError(f"unknown category {args.category!r}; categories are: {', '.join(library.categories)}")
     category = library.categories[args.category]
-    path = write_tag_file(category, args.out) if args.format == "yaml" else WRITERS[args.format](category, args.out)
+    write = write_tag_file if args.format == "yaml" else WRITERS[args.format]
+    path = write(category, args.out, overwrite=args.force)
     print(f"exported {len(category)} tags to {path}")
     return 0
 
@@ -177,11 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["a1111", "fooocus", "wildcards"])
     p.add_argument("--category", help="category name for the imported tags (default: from the file name)")
     p.add_argument("--out", required=True, help="folder to write the tag file into")
+    p.add_argument("--force", action="store_true", help="replace a tag file of the same name in --out")
     p.set_defaults(func=cmd_tags_import)
     p = tags_sub.add_parser("export", help="export a category for A1111, Fooocus or dynamicprompts")
     p.add_argument("--format", required=True, choices=["a1111", "fooocus", "wildcards", "yaml"])
     p.add_argument("--category", required=True)
     p.add_argument("--out", required=True, help="file to write")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_tags_export)
 
     p = sub.add_parser("compose", help="compose a prompt from a subject and tags")
@@ -227,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
+    except BrokenPipeError:  # `workbench tags list | head`: the reader has all it wanted
+        # Python flushes stdout again at exit and would print a second error; point it at devnull
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # as a program killed by SIGPIPE, which is what shells expect
     except user_errors() as err:
         message = str(err) or type(err).__name__
         if isinstance(err, OSError) and err.strerror and err.filename:  # not "[Errno 21] Is a directory: 'x'"
@@ -236,10 +243,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("workbench: interrupted; finished images are kept in the store", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `workbench tags list | head`: the reader has all it wanted
-        # Python flushes stdout again at exit and would print a second error; point it at devnull
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + 13  # as a program killed by SIGPIPE, which is what shells expect
 
 
 if __name__ == "__main__":

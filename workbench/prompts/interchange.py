@@ -15,8 +15,10 @@ Imports become ordinary tag files (`write_tag_file`) that people can then edit.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -94,14 +96,34 @@ def read_a1111_styles(path: str | Path, category: str = "a1111_styles") -> Categ
     return _category(rows, category, path, "A1111 styles.csv")
 
 
-def write_a1111_styles(tags: Iterable[Tag], path: str | Path) -> Path:
+def write_file(path: str | Path, text: str, overwrite: bool = False, check=None) -> Path:
+    """Write `text` to `path` without losing what was there: an existing file is refused unless
+    `overwrite` (it may be a hand-edited library, or A1111's own styles.csv). The text goes to a
+    draft beside it first, read back by `check(draft)` when given, and only then replaces it."""
     path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["name", "prompt", "negative_prompt"])
-        for tag in tags:
-            writer.writerow([tag.label, tag.prompt, tag.negative])
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; write to another file, or replace it with "
+                              "overwrite=True (--force on the command line)")
+    draft = path.with_name(f".{path.name}.draft")
+    try:
+        draft.write_text(text, encoding="utf-8", newline="")
+        if check is not None:
+            check(draft)
+        draft.replace(path)
+    finally:
+        draft.unlink(missing_ok=True)
     return path
+
+
+def write_a1111_styles(tags: Iterable[Tag], path: str | Path, overwrite: bool = False) -> Path:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["name", "prompt", "negative_prompt"])
+    for tag in tags:
+        writer.writerow([tag.label, tag.prompt, tag.negative])
+    return write_file(path, text.getvalue(), overwrite)
 
 
 def read_fooocus_styles(path: str | Path, category: str = "fooocus_styles") -> Category:
@@ -120,11 +142,9 @@ def read_fooocus_styles(path: str | Path, category: str = "fooocus_styles") -> C
     return _category(rows, category, path, "Fooocus styles")
 
 
-def write_fooocus_styles(tags: Iterable[Tag], path: str | Path) -> Path:
+def write_fooocus_styles(tags: Iterable[Tag], path: str | Path, overwrite: bool = False) -> Path:
     data = [{"name": t.label, "prompt": t.prompt, "negative_prompt": t.negative} for t in tags]
-    path = Path(path)
-    path.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return write_file(path, json.dumps(data, indent=4, ensure_ascii=False) + "\n", overwrite)
 
 
 def read_wildcards(path: str | Path, category: str | None = None) -> Category:
@@ -135,14 +155,12 @@ def read_wildcards(path: str | Path, category: str | None = None) -> Category:
     return _category(rows, category or slug(path.stem).replace("-", "_"), path, "wildcard file")
 
 
-def write_wildcards(tags: Iterable[Tag], path: str | Path) -> Path:
-    path = Path(path)
+def write_wildcards(tags: Iterable[Tag], path: str | Path, overwrite: bool = False) -> Path:
     lines = [t.standalone for t in tags if t.standalone]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_file(path, "\n".join(lines) + "\n", overwrite)
 
 
-def write_tag_file(category: Category, path: str | Path) -> Path:
+def write_tag_file(category: Category, path: str | Path, overwrite: bool = False) -> Path:
     """Write a category as an editable tag file (the inverse of `read_tag_file`). It is written
     beside its place and moved there only once it reads back, so a bad one never lands in a
     tags folder (where it would break every later load of that folder)."""
@@ -159,15 +177,8 @@ def write_tag_file(category: Category, path: str | Path) -> Path:
         entry.update({k: v for k, v in (("born", t.born), ("died", t.died), ("movement", t.movement)) if v})
         tags.append(entry)
     doc = {"category": category.name, "label": category.label, "description": category.description, "tags": tags}
-    path = Path(path)
-    draft = path.with_name(f".{path.name}.draft")
-    try:
-        draft.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
-        read_tag_file(draft)  # what we write must read back
-        draft.replace(path)
-    finally:
-        draft.unlink(missing_ok=True)
-    return path
+    return write_file(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100), overwrite,
+                      check=read_tag_file)  # what we write must read back
 
 
 READERS = {"a1111": read_a1111_styles, "fooocus": read_fooocus_styles, "wildcards": read_wildcards}
