@@ -60,6 +60,8 @@ def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     (["toyworld", "bias-check", "--tolerance", "nan"], "argument --tolerance: must be a number, 0 or more, got nan"),
     (["toyworld", "bias-check", "--guidance", "-2", "--world"], "argument --guidance: must be a number, 0 or more"),
     (["generate", "a fox", "--out", "o", "--guidance", "inf"], "argument --guidance: must be a number, 0 or more"),
+    (["generate", "a fox", "--out", "o", "--steps", "0"], "argument --steps: must be 1 or more, got 0"),
+    (["compare", "a fox", "--out", "o", "--size", "-8"], "argument --size: must be 8 or more, got -8"),
 ])
 def test_numbers_out_of_range_are_refused_by_the_parser(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:

@@ -240,7 +240,13 @@ def test_cli_generation_takes_the_users_tags_and_policy(tmp_path, capsys, tiny_m
     (["compare", "a red circle"], "say what to vary: --vary CATEGORY:ID1,ID2 or --replace TEXT --with A,B"),
     (["compare", "a red circle", "--replace", "red"], "--replace needs --with"),
     (["generate", "a red circle", "--seeds", "1 to 5"], "seed must be a whole number"),
-], ids=["compare without what to vary", "replace without --with", "seeds in words"])
+    (["generate", "a red circle", "--steps", "5000"], "--steps must be a whole number from 1 to 1000, not 5000"),
+    (["generate", "a red circle", "--size", "17"], "--size must be a multiple of 8, got 17; try 16"),
+    (["compare", "a red circle", "--vary", "decades:1960s,1960s"], "--vary lists decades:1960s more than once"),
+    (["compare", "a red circle", "--vary", "decades:1960s", "--replace", "red", "--with", "a,b"],
+     "give --vary (modifiers) or --replace with --with (text), not both"),
+], ids=["compare without what to vary", "replace without --with", "seeds in words", "too many steps",
+        "size not a multiple of 8", "a modifier twice", "vary and replace"])
 def test_bad_arguments_are_refused_before_the_model_loads(tmp_path, capsys, monkeypatch, argv, message):
     """Loading a real model takes minutes; a typo must not cost them, nor leave an --out folder."""
     import workbench.generation.loading

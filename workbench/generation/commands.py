@@ -14,7 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from workbench.cli import add_policy_options, library_from, number, policy_from
+from workbench.cli import add_policy_options, library_from, number, policy_from, whole_number
 
 
 def _out_dir(path: str) -> Path:
@@ -32,13 +32,22 @@ def _out_dir(path: str) -> Path:
 
 def _check_arguments(args, compare: bool = False) -> None:
     """Refuse bad arguments before the model loads (minutes for a real one) and --out is made."""
+    from workbench.generation.defaults import check_steps
     from workbench.generation.seeds import parse_seeds
 
     parse_seeds(args.seeds)
+    if args.steps is not None:
+        check_steps(args.steps, "--steps")
+    if args.size is not None and args.size % 8:  # every Stable Diffusion VAE needs a multiple of 8
+        raise ValueError(f"--size must be a multiple of 8, got {args.size}; try {max(8, round(args.size / 8) * 8)}")
     if compare and not (args.vary or args.replace):
         raise ValueError("say what to vary: --vary CATEGORY:ID1,ID2 or --replace TEXT --with A,B")
+    if compare and args.vary and args.replace:
+        raise ValueError("give --vary (modifiers) or --replace with --with (text), not both; run compare twice")
     if compare and args.replace:
         _values(args.with_)
+    if compare and args.vary:
+        _vary_refs(args.vary)
 
 
 def _generator(args, out: Path, policy):
@@ -82,7 +91,6 @@ def cmd_generate(args) -> int:
 
 def cmd_compare(args) -> int:
     from workbench.generation.grids import compare_modifiers, compare_prompts
-    from workbench.prompts.library import parse_ref
 
     _check_arguments(args, compare=True)
     out, policy = _out_dir(args.out), policy_from(args)
@@ -90,9 +98,7 @@ def cmd_compare(args) -> int:
     with warnings.catch_warnings(record=True) as found:  # policy findings under --warn-only, said as warnings
         warnings.simplefilter("always")
         if args.vary:
-            category, ids = parse_ref(args.vary)
-            refs = [f"{category}:{i.strip()}" for i in ids.split(",") if i.strip()]
-            grid = compare_modifiers(gen, args.subject, refs, args.seeds, base_tags=args.tag or (),
+            grid = compare_modifiers(gen, args.subject, _vary_refs(args.vary), args.seeds, base_tags=args.tag or (),
                                      library=library_from(args), policy=policy, **_gen_kwargs(args))
         else:
             grid = compare_prompts(gen, args.subject, args.replace, _values(args.with_), args.seeds,
@@ -113,6 +119,18 @@ def _say(found) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
 
+def _vary_refs(text: str) -> list[str]:
+    """`--vary decades:1960s,1980s` as refs, each once."""
+    from workbench.prompts.library import parse_ref
+
+    category, ids = parse_ref(text)
+    refs = [f"{category}:{i.strip()}" for i in ids.split(",") if i.strip()]
+    twice = sorted({ref for ref in refs if refs.count(ref) > 1})
+    if twice:
+        raise ValueError(f"--vary lists {', '.join(twice)} more than once; give each modifier once")
+    return refs
+
+
 def _values(text: str | None) -> list[str]:
     """Comma-separated values; a value that contains commas is written in double quotes (as in A1111)."""
     import csv
@@ -126,10 +144,10 @@ def _common(p, seeds: str) -> None:
     p.add_argument("--seeds", default=seeds, help=f"seeds: a range like 0-8, or a list like 1,5,9 (default {seeds})")
     p.add_argument("--out", required=True, help="output folder (images, store, grid)")
     p.add_argument("--model", help="hub id, diffusers folder or .safetensors file (default: the toy-world model)")
-    p.add_argument("--steps", type=int, help="denoising steps (default: the model's own, else 25)")
+    p.add_argument("--steps", type=whole_number(1), help="denoising steps (default: the model's own, else 25)")
     p.add_argument("--guidance", type=number(0),
                    help="classifier-free guidance scale (default: the model's own, else 7.5)")
-    p.add_argument("--size", type=int, help="image width and height (default: the model's native size)")
+    p.add_argument("--size", type=whole_number(8), help="image width and height (default: the model's native size)")
     p.add_argument("--tag", action="append", metavar="CATEGORY:ID", help="modifiers to apply (repeatable)")
     p.add_argument("--device", help="cpu, cuda, mps (default: best available)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
