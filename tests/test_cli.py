@@ -132,6 +132,19 @@ def test_tags_import_and_export_keep_an_existing_file_unless_forced(capsys, tmp_
     assert mine.read_text() != "my hand-edited tags\n" and not list(folder.glob(".*draft"))
 
 
+def test_toyworld_sample_keeps_notes_beside_the_sheet_unless_forced(capsys, tmp_path):
+    """The captions go to FILE.txt: a file of that name is someone's, until --force."""
+    notes = tmp_path / "sheet.txt"
+    notes.write_text("my notes\n")
+    argv = ["toyworld", "sample", "--out", str(tmp_path / "sheet.png"), "--n", "2"]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and f"{notes} already exists" in err
+    assert notes.read_text() == "my notes\n" and not (tmp_path / "sheet.png").exists()
+    code, out, _ = run(capsys, *argv, "--force")
+    assert code == 0 and f"captions in {notes}" in out and len(notes.read_text().splitlines()) == 2
+    assert (tmp_path / "sheet.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_expand_random_is_seeded(capsys):
     _, first, _ = run(capsys, "expand", "a {red|blue|green} __decades__ house", "--random", "5", "--seed", "7")
     _, again, _ = run(capsys, "expand", "a {red|blue|green} __decades__ house", "--random", "5", "--seed", "7")

@@ -4,11 +4,14 @@ Tag libraries, policy lists and vocabularies are YAML that people edit by hand.
 When one is wrong, the error must point at the line to fix, so we keep PyYAML's
 node tree (which knows every line) instead of the plain dicts `safe_load` gives.
 Only the safe loader is used: no Python objects can be built from a data file.
+Files we write for people (`write_file`) never replace one of theirs unless asked.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,3 +154,33 @@ def plain(entry: Entry, loader: yaml.SafeLoader) -> Entry:
     values = {k: construct(entry.path, loader, v) for k, v in entry.values.items()}
     raw = {k: v.value for k, v in entry.values.items() if isinstance(v, yaml.ScalarNode)}
     return Entry(entry.path, entry.line, values, entry.key_lines, raw)
+
+
+def refuse_existing(path: Path, overwrite: bool = False) -> None:
+    """Raise unless `path` may be written: a folder never, an existing file only with `overwrite`."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; write to another file, or replace it with "
+                              "overwrite=True (--force on the command line)")
+
+
+def write_file(path: str | Path, data: str | bytes, overwrite: bool = False, check=None) -> Path:
+    """Write `data` (text as UTF-8, or bytes) to `path` without losing what was there: an
+    existing file is refused unless `overwrite` (it may be a hand-edited library, or A1111's own
+    styles.csv). It goes to a draft beside the file first, read back by `check(draft)` when
+    given, and only then replaces it, so a failed write leaves the old file whole."""
+    path = Path(path)
+    refuse_existing(path, overwrite)
+    draft = path.with_name(f".{path.name}.draft")
+    try:
+        if isinstance(data, bytes):
+            draft.write_bytes(data)
+        else:
+            draft.write_text(data, encoding="utf-8", newline="")
+        if check is not None:
+            check(draft)
+        draft.replace(path)
+    finally:
+        draft.unlink(missing_ok=True)
+    return path

@@ -15,10 +15,8 @@ Imports become ordinary tag files (`write_tag_file`) that people can then edit.
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import json
-import os
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from workbench.datafile import DataFileError, read_text
+from workbench.datafile import DataFileError, read_text, write_file
 from workbench.prompts.library import CATEGORY_PATTERN, Category, Tag, check_fragment, read_tag_file
 
 
@@ -94,27 +92,6 @@ def read_a1111_styles(path: str | Path, category: str = "a1111_styles") -> Categ
             continue
         rows.append((start, row.get("name"), row.get(text_column), row.get("negative_prompt")))
     return _category(rows, category, path, "A1111 styles.csv")
-
-
-def write_file(path: str | Path, text: str, overwrite: bool = False, check=None) -> Path:
-    """Write `text` to `path` without losing what was there: an existing file is refused unless
-    `overwrite` (it may be a hand-edited library, or A1111's own styles.csv). The text goes to a
-    draft beside it first, read back by `check(draft)` when given, and only then replaces it."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; write to another file, or replace it with "
-                              "overwrite=True (--force on the command line)")
-    draft = path.with_name(f".{path.name}.draft")
-    try:
-        draft.write_text(text, encoding="utf-8", newline="")
-        if check is not None:
-            check(draft)
-        draft.replace(path)
-    finally:
-        draft.unlink(missing_ok=True)
-    return path
 
 
 def write_a1111_styles(tags: Iterable[Tag], path: str | Path, overwrite: bool = False) -> Path:

@@ -3,16 +3,18 @@
     workbench toyworld train --out DIR [--seed 0] [--quick]
     workbench toyworld train --estimate          # how long the recipe would take on this machine
     workbench toyworld evaluate [--model-dir DIR] [--prompts 300] [--prompt-seed N] [--steps N] [--guidance G] [--json]
-    workbench toyworld sample --out sheet.png [--n 64] [--seed 0]
+    workbench toyworld sample --out sheet.png [--n 64] [--seed 0] [--force]   # and sheet.txt, the captions
     workbench toyworld bias-check [--seeds 400] [--guidance 1] [--world] [--store DIR] [--json]
 """
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 from workbench.cli import number, whole_number
+from workbench.datafile import refuse_existing, write_file
 
 
 def cmd_train(args) -> int:
@@ -56,13 +58,18 @@ def cmd_sample(args) -> int:
 
     if not args.out.lower().endswith(".png"):
         raise ValueError(f"--out is the contact sheet to write, a .png file such as sheet.png; got {args.out!r}")
+    sheet, notes = Path(args.out), Path(args.out).with_suffix(".txt")
+    for path in (sheet, notes):  # both before either is written
+        refuse_existing(path, args.force)
     images, captions, _ = ToyWorld().batch(args.seed, args.n)
     cols = 8
     rows = -(-args.n // cols)
     tiles = with_blanks([Image.fromarray(i) for i in images], rows * cols)
-    grid_image(tiles, rows, cols, title="toy world samples").save(args.out)
-    Path(args.out).with_suffix(".txt").write_text("\n".join(captions) + "\n", encoding="utf-8")
-    print(f"{args.n} samples: {args.out} (captions beside it)")
+    png = io.BytesIO()
+    grid_image(tiles, rows, cols, title="toy world samples").save(png, format="PNG")
+    write_file(sheet, png.getvalue(), overwrite=args.force)
+    write_file(notes, "\n".join(captions) + "\n", overwrite=args.force)
+    print(f"{args.n} samples: {sheet} (captions in {notes})")
     return 0
 
 
@@ -135,9 +142,11 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
     p = toy_sub.add_parser("sample", help="a contact sheet of world images with their captions")
-    p.add_argument("--out", required=True, metavar="FILE.png", help="the contact sheet (a .png file)")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="the contact sheet (a .png file); "
+                                                                    "the captions go beside it in FILE.txt")
     p.add_argument("--n", type=whole_number(1), default=64, help="how many world images (default 64)")
     p.add_argument("--seed", type=whole_number(0), default=0)
+    p.add_argument("--force", action="store_true", help="replace the sheet and its captions (FILE.txt) if they exist")
     p.set_defaults(func=cmd_sample)
     p = toy_sub.add_parser("bias-check", help="does the bias probe recover the rates planted in the world?")
     p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")
