@@ -202,6 +202,27 @@ def test_a_corrupt_catalogue_says_which_file_and_how_to_recover(tmp_path):
     store = RunStore.recover(folder)
     assert len(store) == 3 and store.check() == []
     assert list(folder.glob("catalogue.sqlite.corrupt-*"))
+    store.close()
+
+
+def test_recovering_twice_in_one_second_keeps_both_catalogues(tmp_path, monkeypatch):
+    """The first catalogue set aside is the one with the runs and embeddings: never replaced."""
+    import workbench.store.catalogue as catalogue
+
+    class Frozen(catalogue.datetime):  # every recover in the same second
+        @classmethod
+        def now(cls, tz=None):
+            return catalogue.datetime(2026, 12, 2, 3, 0, 0, tzinfo=tz)
+
+    monkeypatch.setattr(catalogue, "datetime", Frozen)
+    folder = tmp_path / "store"
+    RunStore(folder).close()
+    (folder / "catalogue.sqlite").write_bytes(b"the first corrupt catalogue")
+    RunStore.recover(folder).close()
+    RunStore.recover(folder).close()
+    kept = sorted(p.name for p in folder.glob("catalogue.sqlite.corrupt-*"))
+    assert kept == ["catalogue.sqlite.corrupt-20261202T030000", "catalogue.sqlite.corrupt-20261202T030000-2"]
+    assert (folder / kept[0]).read_bytes() == b"the first corrupt catalogue"
 
 
 def test_an_unwritable_folder_is_named(tmp_path):

@@ -115,6 +115,15 @@ class StoredImage:
             return image
 
 
+def _free_suffix(names) -> str:
+    """The first tag of "", "-2", "-3", ... for which none of the paths `names(tag)` exists."""
+    tag, n = "", 1
+    while any(path.exists() for path in names(tag)):
+        n += 1
+        tag = f"-{n}"
+    return tag
+
+
 class RunStore:
     """A folder of PNGs with their metadata, catalogued in SQLite. See the module docstring."""
 
@@ -136,10 +145,13 @@ class RunStore:
         """Move a corrupt catalogue aside (keeping it) and rebuild a new one from the PNGs."""
         folder = Path(folder)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        for suffix in ("", "-wal", "-shm"):
-            path = folder / f"{CATALOGUE}{suffix}"
+        parts = ("", "-wal", "-shm")
+        # a second recover within the second must not replace the first one's catalogue
+        stamp += _free_suffix(lambda tag: [folder / f"{CATALOGUE}{part}.corrupt-{stamp}{tag}" for part in parts])
+        for part in parts:
+            path = folder / f"{CATALOGUE}{part}"
             if path.exists():
-                path.replace(folder / f"{CATALOGUE}{suffix}.corrupt-{stamp}")
+                path.replace(folder / f"{CATALOGUE}{part}.corrupt-{stamp}")
         store = cls(folder)
         store.rebuild()
         return store
@@ -312,10 +324,8 @@ class RunStore:
     def _set_file_aside(self, path: Path, reason: str) -> None:
         """Rename an unreadable PNG to <name>.damaged (.damaged-2, ... when that is taken), so it is
         kept but neither catalogued nor reported again."""
-        aside, n = path.with_name(path.name + DAMAGED_SUFFIX), 1
-        while aside.exists():
-            n += 1
-            aside = path.with_name(f"{path.name}{DAMAGED_SUFFIX}-{n}")
+        aside = path.with_name(path.name + DAMAGED_SUFFIX)
+        aside = aside.with_name(aside.name + _free_suffix(lambda tag: [aside.with_name(aside.name + tag)]))
         with contextlib.suppress(FileNotFoundError):
             path.replace(aside)
         log.warning("%s: %s (%s); kept as %s, and the image will be made again", self.folder, path.name, reason,
