@@ -118,5 +118,7 @@ def test_fooocus_styles_with_a_missing_or_odd_text(write):
     """Fooocus reads a missing text as empty; a number where text belongs is named, not a traceback."""
     cat = read_fooocus_styles(write("f.json", '[{"name": "Enhance", "negative_prompt": "blurry"}]'))
     assert (cat.tags["enhance"].prompt, cat.tags["enhance"].negative) == ("", "blurry")
+    cat = read_fooocus_styles(write("null.json", '[{"name": "A", "prompt": null, "negative_prompt": "bad"}]'))
+    assert (cat.tags["a"].prompt, cat.tags["a"].negative) == ("", "bad")  # null, as missing
     with pytest.raises(DataFileError, match=r"n.json:1: the prompt of a style is int, not text; write it in quotes"):
         read_fooocus_styles(write("n.json", '[{"name": "A", "prompt": 5}]'))

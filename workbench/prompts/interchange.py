@@ -62,7 +62,7 @@ def _category(rows: Iterable[tuple[int, str, str, str]], name: str, path, fmt: s
             raise DataFileError(path, line, f"style {label!r} has neither prompt nor negative text; "
                                             "add the fragment it should add")
         where = _Where(path, line)
-        check_fragment(prompt, where, "prompt")
+        check_fragment(prompt or "", where, "prompt")
         check_fragment(negative or "", where, "negative_prompt")
         tag_id = slug(label, fallback=f"style-{number}")  # names in other scripts give no ASCII id
         if tag_id in category.tags:
