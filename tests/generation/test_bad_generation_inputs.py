@@ -59,6 +59,8 @@ CASES = [
     ("seed not a number", lambda g, t: parse_seeds("one"), ValueError, r"seed must be a whole number"),
     ("zero steps", lambda g, t: req(g, seeds=0, steps=0), ValueError, r"steps must be a whole number from 1 to 1000"),
     ("negative guidance", lambda g, t: req(g, seeds=0, guidance=-1), ValueError, r"guidance must be a number, 0 or more"),
+    ("negative prompt as a list", lambda g, t: req(g, seeds=0, negative_prompt=["a", "b"]), TypeError,
+     r"negative_prompt must be text \(one for all the seeds\), not list; join several with ', '"),
     ("size not a multiple of 8", lambda g, t: req(g, seeds=0, width=17), ValueError,
      r"width 17 must be a positive multiple of 8 for this model \(e.g. 16\)"),
     ("size of zero", lambda g, t: req(g, seeds=0, width=0), ValueError, r"width 0 must be a positive multiple of 8"),
@@ -257,3 +259,18 @@ def test_bad_arguments_are_refused_before_the_model_loads(tmp_path, capsys, monk
     monkeypatch.setattr(workbench.generation.loading, "load_model", must_not_load)
     assert main([*argv, "--out", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_an_overflowing_guidance_stores_no_black_image(tiny_model, tmp_path):
+    """Guidance 1e30 drives the latents to NaN, which diffusers turns into a black picture; that
+    must not be stored as the request's image. The images made before it are kept."""
+    from workbench.generation.engine import OverflowedImageError
+    from workbench.store.catalogue import RunStore
+
+    gen = ImageGenerator(tiny_model, store=tmp_path / "store", progress=False)
+    requests = gen.requests("a red circle", [0], steps=2) + gen.requests("a red circle", [1, 2], steps=2, guidance=1e30)
+    with pytest.raises(OverflowedImageError, match=r"output for seed\(s\) 1, 2 is not a number .* lower the guidance "
+                                                   r"\(1e\+30 now"):
+        gen.generate(requests)
+    with RunStore(tmp_path / "store") as store:
+        assert [s.record.request.seed for s in store.images()] == [0]

@@ -136,6 +136,13 @@ def test_prompt_interpolation_keeps_the_noise_and_moves_the_text(gen):
         interpolate_prompts(gen, "a", "b", n=1)
     with pytest.raises(ValueError, match=r"prompt_b is empty; give the two prompts to walk between"):
         interpolate_prompts(gen, "a", " ")
+    for bad, message in (({"steps": 0}, r"steps must be a whole number from 1 to 1000, not 0"),
+                         ({"steps": 2.5}, r"steps must be a whole number"),
+                         ({"guidance": float("nan")}, r"guidance must be a number, 0 or more"),
+                         ({"size": -64}, r"width -64 must be a positive multiple of 8"), ({"size": 64.0}, r"width 64.0 must be"),
+                         ({"negative_prompt": 5}, r"negative_prompt must be text")):
+        with pytest.raises((ValueError, TypeError), match=message):  # as an ordinary request says it
+            interpolate_prompts(gen, "a red circle", "a blue square", n=2, **bad)
 
 
 @pytest.mark.slow

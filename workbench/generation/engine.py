@@ -59,6 +59,20 @@ def _whole(value, default):
     return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
 
 
+class OverflowedImageError(ValueError):
+    """The model's output was not a number (NaN or infinite pixels) for some requests; the images
+    made before them, and beside them in their batch, are stored."""
+
+    def __init__(self, requests: list[GenerationRequest], dtype: str):
+        self.requests = requests
+        seeds = ", ".join(str(r.seed) for r in requests)
+        fix = f"lower the guidance ({requests[0].guidance:g} now; most models work from 1 to about 15)"
+        if dtype != "float32":
+            fix += ", or load the model in float32 (dtype='float32', --dtype float32)"
+        super().__init__(f"the model's output for seed(s) {seeds} is not a number (NaN or infinite pixels), so "
+                         f"nothing was stored for them: {fix}")
+
+
 def check_request(req: GenerationRequest, vae_scale: int = 8) -> None:
     """Refuse requests the pipeline would fail on late or silently 'correct'."""
     check_seed(req.seed)
@@ -154,6 +168,9 @@ class ImageGenerator:
             prompt = prompt.prompt
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("prompt is empty; describe the image, or compose one with workbench.prompts.compose")
+        if negative_prompt is not None and not isinstance(negative_prompt, str):
+            raise TypeError(f"negative_prompt must be text (one for all the seeds), not "
+                            f"{type(negative_prompt).__name__}; join several with ', '")
         if not composed:  # typed text, a search-and-replace row: the same policy as a composed prompt
             self.check_policy(prompt)
         self.check_length(prompt)
@@ -253,6 +270,8 @@ class ImageGenerator:
             for batch in batches:
                 made = self._run_batch([requests[i] for i in batch], callback, threads)
                 for position, (i, (image, seconds, flagged)) in enumerate(zip(batch, made)):
+                    if image is None:
+                        continue
                     # 5. Commit each image before the next batch
                     composition = (compositions or {}).get(requests[i].prompt)
                     results[i] = self._commit(requests[i], image, seconds, position, len(batch), composition, run,
@@ -261,6 +280,9 @@ class ImageGenerator:
                     done += 1
                     if on_image:
                         on_image(done, len(requests))
+                broken = [requests[i] for i, (image, _, _) in zip(batch, made) if image is None]
+                if broken:  # the batch's good images are stored; more batches would overflow alike
+                    raise OverflowedImageError(broken, self.model.dtype)
         finally:
             bar.close()
         return results  # type: ignore[return-value]
@@ -284,6 +306,7 @@ class ImageGenerator:
 
     def _run_batch(self, batch: list[GenerationRequest], callback=None,
                    threads: int | None = None) -> list[tuple[object, float, bool]]:
+        import numpy as np
         import torch
 
         pipe, first = self.pipeline, batch[0]
@@ -300,11 +323,15 @@ class ImageGenerator:
             negative = [r.negative_prompt for r in batch] if first.negative_prompt else None  # as diffusers' default
             out = pipe(prompt=[r.prompt for r in batch], negative_prompt=negative,
                        num_inference_steps=first.steps, guidance_scale=first.guidance, width=first.width,
-                       height=first.height, latents=latents, generator=generators, output_type="pil", **kwargs)
+                       height=first.height, latents=latents, generator=generators, output_type="np", **kwargs)
         seconds = (time.perf_counter() - start) / len(batch)
         # The model's own safety checker (when it has one) has already blanked flagged images.
         flagged = getattr(out, "nsfw_content_detected", None) or [False] * len(batch)
-        return [(img, seconds, bool(nsfw)) for img, nsfw in zip(out.images, flagged)]
+        # Pixels as diffusers' "pil" output makes them, once known to be numbers: an overflow (a huge
+        # guidance, a float16 VAE) gives NaN, which would turn into a black image with a valid record
+        to_pil = getattr(pipe, "image_processor", pipe).numpy_to_pil
+        return [(to_pil(img)[0] if np.isfinite(img).all() else None, seconds, bool(nsfw))
+                for img, nsfw in zip(out.images, flagged)]
 
     def _commit(self, req, image, seconds, index, size, composition, run, flagged=False) -> GeneratedImage:
         record = ImageRecord(request=req, model_hash=self.model.hash, versions=self._versions,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workbench.generation.engine import check_request
 from workbench.generation.seeds import check_seed, initial_latent, slerp
 
 MAX_FRAMES = 64
@@ -68,6 +69,9 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
             raise ValueError(f"{name} is empty; give the two prompts to walk between")
         generator.check_policy(prompt)  # the pipeline is called directly below, past requests()
     seed = check_seed(seed)
+    # the checks and messages of an ordinary request with these settings
+    check_request(generator.requests(prompt_a, seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt,
+                                     width=size, height=size)[0], generator.vae_scale)
     steps, guidance = generator.defaults.resolve(steps, guidance)
     pipe = generator.pipeline
     if not hasattr(pipe, "encode_prompt"):
