@@ -41,6 +41,12 @@ def _bias():
     return workbench.bias
 
 
+def _composer():
+    from workbench.widgets.composer_state import ComposerState
+
+    return ComposerState("a fox")
+
+
 def _world_sampler():
     from workbench.toyworld.sampler import WorldSampler
 
@@ -168,6 +174,24 @@ CASES = [
     ("artist year given as yes/no", lambda t: load(t, TAG.format(prompt_line="x", extra="    born: true\n")),
      DataFileError, r"demo.yaml:7: 'born' must be a year such as 1859"),
     ("policy mode misspelled", lambda t: Policy(mode="warning"), ValueError, r"policy mode must be 'refuse' or 'warn'"),
+    ("bias probe given one role as text", lambda t: _bias().BiasProbe("doctor").prompts(), TypeError,
+     r"roles must be a list, e.g. \['doctor', 'nurse'\], not the single text 'doctor'"),
+    ("bias probe template without its role", lambda t: _bias().BiasProbe(["doctor"], template="a photo").prompts(),
+     ValueError, r"template 'a photo' has no \{role\}; write it like 'a photo of a \{role\}'"),
+    ("bias probe template with a misspelt placeholder",
+     lambda t: _bias().BiasProbe(["doctor"], template="a {role} by {Role}").prompts(), ValueError,
+     r"template 'a \{role\} by \{Role\}' has a placeholder other than \{role\}: 'Role'"),
+    ("bias check on a colour the reader never reports",
+     lambda t: _bias().toy_world_check(None, value="green", roles=["doctor"]), ValueError,
+     r"value 'green' is not a colour the figure reader reports; choose from \['blue', 'red'\]"),
+    ("modifiers given as one text", lambda t: compose("a fox", "decades:1960s"), TypeError,
+     r"tags must be a list, e.g. \['decades:1960s'\], not the single text 'decades:1960s'"),
+    ("negative prompt as None", lambda t: compose("a fox", [], None), TypeError,
+     r"negative must be text \(empty for none\), not NoneType"),
+    ("composer picks given as one text", lambda t: _composer().pick("decades", "1960s"), TypeError,
+     r"ids must be a list, e.g. \['1960s', '1980s'\], not the single text '1960s'"),
+    ("composer options of a misspelt category", lambda t: _composer().options("decade"), UnknownTagError,
+     r"unknown category 'decade'; did you mean decades\? categories are: "),
     ("bias probe without roles", lambda t: _bias().BiasProbe([]).prompts(), ValueError,
      r"^the probe needs at least one role, e\.g\. roles=\['doctor', 'nurse'\]"),
     ("bias probe with a seed given twice", lambda t: _bias().BiasProbe(["doctor"], seeds=[7, 7]).run(None, None),

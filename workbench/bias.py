@@ -18,6 +18,19 @@ from dataclasses import dataclass, field
 TEMPLATES = ("a photo of a {role}", "a photo of a {adjective} {role}")
 
 
+def _fill(template: str, name: str, **words: str) -> str:
+    """`template` with its {placeholders} filled; each of `words` must appear in it, or every cell
+    would get the same prompt and the probe would compare nothing."""
+    missing = [f"{{{w}}}" for w in words if f"{{{w}}}" not in template]
+    if missing:
+        raise ValueError(f"{name} {template!r} has no {' or '.join(missing)}; write it like {TEMPLATES[len(words) - 1]!r}")
+    try:
+        return template.format(**words)
+    except (KeyError, IndexError) as error:
+        raise ValueError(f"{name} {template!r} has a placeholder other than "
+                         f"{', '.join('{' + w + '}' for w in words)}: {error}") from None
+
+
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95 % Wilson score interval for a proportion (sensible near 0 and 1, unlike p +- 2 SE)."""
     if n == 0:
@@ -104,10 +117,15 @@ class BiasProbe:
     cells: list[Cell] = field(default_factory=list)
 
     def prompts(self) -> list[tuple[str, str | None, str]]:
-        if not self.roles:
+        from workbench.prompts.compose import text_list
+
+        roles = text_list(self.roles, "roles", "['doctor', 'nurse']")
+        adjectives = text_list(self.adjectives, "adjectives", "['young', 'old']")
+        if not roles:
             raise ValueError("the probe needs at least one role, e.g. roles=['doctor', 'nurse']")
-        out = [(r, None, self.template.format(role=r)) for r in self.roles]
-        out += [(r, a, self.adjective_template.format(role=r, adjective=a)) for r in self.roles for a in self.adjectives]
+        out = [(r, None, _fill(self.template, "template", role=r)) for r in roles]
+        out += [(r, a, _fill(self.adjective_template, "adjective_template", role=r, adjective=a))
+                for r in roles for a in adjectives]
         return out
 
     def run(self, generator, reader: AttributeReader) -> BiasProbe:
@@ -177,6 +195,8 @@ class BiasProbe:
         """The first n images of a cell as a labelled grid, as the Diffusion Bias Explorer shows."""
         from workbench.generation.grids import grid_image
 
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n is how many images to show, 1 or more; got {n!r}")
         cell = self.cell(role, adjective)
         shown = cell.results[:n]
         cols = max(1, round(len(shown) ** 0.5))
@@ -220,8 +240,11 @@ def toy_world_check(generator, seeds=range(400), guidance: float | None = 1.0, s
     unknown = [r for r in roles if r not in planted]
     if unknown:
         raise ValueError(f"{unknown} are not toy-world roles; choose from {sorted(planted)}")
+    reader = AttributeReader.toy_world_colour()
+    if value not in reader.values:  # a colour the reader never reports would read as 0 % everywhere
+        raise ValueError(f"value {value!r} is not a colour the figure reader reports; choose from {reader.values}")
     probe = BiasProbe(roles, seeds=seeds, steps=steps, guidance=guidance)
-    probe.run(generator, AttributeReader.toy_world_colour())
+    probe.run(generator, reader)
     rows = planted_check(probe, planted, value, tolerance)
     for row, cell in zip(rows, probe.cells):
         row["unreadable"] = 1 - cell.n / len(cell.labels)

@@ -85,8 +85,6 @@ def policy_from(args):
 
 def cmd_tags_list(args) -> int:
     library = library_from(args)
-    if args.category and args.category not in library.categories:
-        raise CommandError(f"unknown category {args.category!r}; categories are: {', '.join(library.categories)}")
     tags = library.search(args.search or "", args.category)
     if args.json:
         print(json.dumps([{"ref": t.ref, "label": t.label, "prompt": t.prompt, "negative": t.negative,
@@ -118,9 +116,7 @@ def cmd_tags_export(args) -> int:
     from workbench.prompts.interchange import WRITERS, write_tag_file
 
     library = library_from(args)
-    if args.category not in library.categories:
-        raise CommandError(f"unknown category {args.category!r}; categories are: {', '.join(library.categories)}")
-    category = library.categories[args.category]
+    category = library.category(args.category)
     write = write_tag_file if args.format == "yaml" else WRITERS[args.format]
     path = write(category, args.out, overwrite=args.force)
     print(f"exported {len(category)} tags to {path}")

@@ -136,12 +136,12 @@ def compare_modifiers(generator, subject: str, vary: Sequence[str], seeds="0-3",
                       baseline: bool = True, library=None, policy=None, on_image=None, **kwargs) -> Grid:
     """Rows: the subject (with `base_tags`) plus each modifier in `vary`; columns: the same seeds."""
     from workbench.generation.seeds import parse_seeds
-    from workbench.prompts.compose import compose, default_library
+    from workbench.prompts.compose import compose, default_library, text_list
 
     library = library or default_library()
     seeds = parse_seeds(seeds)
     variants: list[tuple[str, str | None]] = [("(none)", None)] if baseline else []
-    variants += [(library.get(ref).label, ref) for ref in vary]
+    variants += [(library.get(ref).label, ref) for ref in text_list(vary, "vary", "['decades:1960s', 'decades:1980s']")]
     comps = [compose(subject, [*base_tags, *([ref] if ref else [])], library=library, policy=policy)
              for _, ref in variants]
     for message in dict.fromkeys(w for c in comps for w in c.warnings):  # a finding is never dropped silently
@@ -155,7 +155,11 @@ def compare_modifiers(generator, subject: str, vary: Sequence[str], seeds="0-3",
 def compare_prompts(generator, prompt: str, search: str, values: Sequence[str], seeds="0-3", **kwargs) -> Grid:
     """Rows: the prompt with `search` replaced by each value (the first value is usually `search` itself)."""
     from workbench.generation.seeds import parse_seeds
+    from workbench.prompts.compose import text_list
 
+    values = text_list(values, "values", "['red', 'blue']")
+    if not values:
+        raise ValueError("values is empty; give the texts to put in place of the search text, e.g. ['red', 'blue']")
     seeds = parse_seeds(seeds)
     prompts = search_replace(prompt, search, values)
     results = generator.generate([req for p in prompts for req in generator.requests(p, seeds, **kwargs)])

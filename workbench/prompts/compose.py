@@ -101,6 +101,14 @@ def _apply(text: str, fragment: str, spans: dict[str, tuple[int, int]], ref: str
     return joined
 
 
+def text_list(values, name: str, example: str) -> list:
+    """`values` as a list, refusing one string where a list belongs (it would be read letter by
+    letter: "blue" as the values b, l, u, e)."""
+    if isinstance(values, str):
+        raise TypeError(f"{name} must be a list, e.g. {example}, not the single text {values!r}")
+    return list(values)
+
+
 def resolve_tags(tags: Iterable[str | Tag], library: TagLibrary) -> list[Tag]:
     """Turn refs into Tags, refusing a tag given twice (it would repeat its fragment)."""
     resolved: list[Tag] = []
@@ -133,9 +141,11 @@ def compose(
     subject = " ".join(subject.split())
     if not subject:
         raise ValueError("subject is empty; describe what the image should show, e.g. 'a lighthouse at dusk'")
+    if not isinstance(negative, str):
+        raise TypeError(f"negative must be text (empty for none), not {type(negative).__name__}")
     library = library or default_library()
     policy = policy if policy is not None else default_policy()
-    applied = resolve_tags(tags, library)
+    applied = resolve_tags(text_list(tags, "tags", "['decades:1960s']"), library)
 
     # 2. Apply fragments in order, tracking where each modifier's text lands
     spans: dict[str, tuple[int, int]] = {}

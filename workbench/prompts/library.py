@@ -198,12 +198,19 @@ class TagLibrary:
             return False
         return True
 
+    def category(self, name: str) -> Category:
+        """The category called `name`, or an error that lists the categories there are."""
+        category = self.categories.get(name)
+        if category is None:
+            near = close_ids(name, list(self.categories)) if isinstance(name, str) else []
+            hint = f"did you mean {', '.join(near)}? " if near else ""
+            raise UnknownTagError(f"unknown category {name!r}; {hint}categories are: {', '.join(self.categories)}")
+        return category
+
     def get(self, ref: str, tag_id: str | None = None) -> Tag:
         """Look up a tag by `"category:id"` (or category and id), with a hint when it is not found."""
         category_name, tag_id = parse_ref(ref) if tag_id is None else (ref, tag_id)
-        category = self.categories.get(category_name)
-        if category is None:
-            raise UnknownTagError(f"unknown category {category_name!r}; categories are: {', '.join(self.categories)}")
+        category = self.category(category_name)
         tag = category.tags.get(tag_id)
         if tag is None:
             near = close_ids(tag_id, list(category.tags))
@@ -212,7 +219,7 @@ class TagLibrary:
         return tag
 
     def search(self, query: str = "", category: str | None = None) -> list[Tag]:
-        cats = [self.categories[category]] if category else list(self)
+        cats = [self.category(category)] if category else list(self)
         return [t for c in cats for t in c if t.matches(query)]
 
 

@@ -12,7 +12,7 @@ import html
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workbench.prompts.compose import Composition, compose, default_library, default_policy
+from workbench.prompts.compose import Composition, compose, default_library, default_policy, text_list
 from workbench.prompts.library import TagLibrary, UnknownTagError
 from workbench.prompts.policy import Policy, PolicyRefusal
 
@@ -69,7 +69,7 @@ class ComposerState:
 
     def pick(self, category: str, ids) -> None:
         """Set the picks of one category (what a multi-select reports); keeps pick order."""
-        wanted = [f"{category}:{i}" for i in ids]
+        wanted = [f"{category}:{i}" for i in text_list(ids, "ids", "['1960s', '1980s']")]
         for ref in wanted:
             self.library.get(ref)
         self._tags = [r for r in self._tags if not r.startswith(f"{category}:") or r in wanted]
@@ -87,7 +87,7 @@ class ComposerState:
     def options(self, category: str, query: str = "") -> list[tuple[str, str]]:
         """(label, id) pairs matching `query`, always including what is already picked."""
         picked = set(self.picked(category))
-        return [(t.label, t.id) for t in self.library.categories[category] if t.id in picked or t.matches(query)]
+        return [(t.label, t.id) for t in self.library.category(category) if t.id in picked or t.matches(query)]
 
     @property
     def tokens(self) -> TokenStatus:

@@ -145,7 +145,6 @@ class ModifierComparisonState(_Observable):
                  generator=None, library=None):
         super().__init__()
         from workbench.prompts.compose import default_library
-        from workbench.prompts.library import UnknownTagError
 
         self.library = library or default_library()
         self.subject, self.seeds = subject, seeds
@@ -155,8 +154,7 @@ class ModifierComparisonState(_Observable):
         # A mistyped category or value fails here, with near matches, not later inside the view
         if category is None:  # render engines when the library has them, else its first category
             category = "render_engines" if "render_engines" in self.library.categories else next(iter(self.categories))
-        if category not in self.library.categories:
-            raise UnknownTagError(f"unknown category {category!r}; categories are: {', '.join(self.categories)}")
+        self.library.category(category)
         self.category, self.values = category, [self.library.get(category, v).id for v in values]
         self.grid = None
 
