@@ -128,6 +128,9 @@ class ImageGenerator:
         self.model = model if isinstance(model, LoadedModel) else load_model(
             model, device=device, dtype=dtype, trust_pickle=trust_pickle)
         self.store = RunStore(store) if isinstance(store, (str, Path)) else store
+        if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
+            raise ValueError(f"max_batch is the most images per pipeline call, a whole number of 1 or more (or None "
+                             f"for 9 on the CPU, 32 on a GPU); got {max_batch!r}")
         self.max_batch = max_batch or (9 if self.model.device == "cpu" else 32)
         self.progress = progress
         self.policy = policy

@@ -42,6 +42,8 @@ def parse_seeds(spec: str | int | Iterable[int]) -> list[int]:
     if isinstance(spec, numbers.Integral) and not isinstance(spec, bool):
         return [check_seed(spec)]
     if not isinstance(spec, str):
+        if isinstance(spec, bool) or not isinstance(spec, Iterable):
+            raise TypeError(f"seeds must be a whole number, a list of them or text like '0-8', not {spec!r}")
         seeds = [check_seed(s) for s in spec]
         if not seeds:
             raise ValueError("no seeds given; pass e.g. range(9) or '0-8'")
