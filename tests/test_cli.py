@@ -42,6 +42,7 @@ def test_compose_json_is_a_composition(capsys):
     (["toyworld", "sample", "--out", "sheet", "--n", "2"], "--out is the contact sheet to write, a .png file"),
     (["expand", "a {red|blue"], "does not parse at character 3"),
     (["tags", "export", "--format", "a1111", "--category", "film", "--out", "."], ".: is a directory; check the path"),
+    (["toyworld", "bias-check", "--model-dir", "nowhere", "--seeds", "1"], "no trained toy-world model in nowhere"),
     (["store", "list", "--store", "x" * 300], "catalogue.sqlite: file name too long; check the path"),
 ])
 def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):

@@ -78,7 +78,10 @@ def cmd_bias_check(args) -> int:
 
     from workbench.bias import toy_world_check
     from workbench.generation.engine import ImageGenerator
+    from workbench.toyworld import paths
 
+    if args.model_dir and not args.world:
+        paths.check_trained(args.model_dir)
     with tempfile.TemporaryDirectory() as tmp:
         if args.world:
             from workbench.toyworld.sampler import WorldSampler

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -229,10 +228,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         check_steps(steps)
     if guidance is not None:
         check_guidance(guidance)
-    root = Path(model_dir) if model_dir is not None else paths.MODEL_DIR
-    if not paths.is_trained(root):
-        raise FileNotFoundError(f"no trained toy-world model in {root}; run "
-                                "`workbench toyworld train --out DIR` first")
+    root = paths.check_trained(model_dir)
     if quick:
         n_prompts, seeds_per_prompt, n_real = min(n_prompts, 24), 1, min(n_real, 400)
         render_scenes = min(render_scenes, 6)

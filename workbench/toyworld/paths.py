@@ -51,3 +51,12 @@ def is_trained(model_dir: Path | str | None = None) -> bool:
         root / "pipeline" / "tokenizer" / "tokenizer_config.json",
     ]
     return all(p.is_file() for p in needed)
+
+
+def check_trained(model_dir: Path | str | None = None) -> Path:
+    """The model folder, once it holds a trained model; else an error that says how to make one."""
+    root = Path(model_dir) if model_dir is not None else MODEL_DIR
+    if not is_trained(root):
+        raise FileNotFoundError(f"no trained toy-world model in {root}; run `workbench toyworld train --out DIR` "
+                                "first (or leave the model folder out for the shipped one)")
+    return root
