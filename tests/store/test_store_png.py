@@ -219,6 +219,9 @@ def test_long_seeds_from_peers_are_kept_to_the_digit(tmp_path):
     text = "a cat\nSteps: 20.0, Sampler: Euler, Seed: 123456789012345678, CFG scale: 5, Size: 64x48"
     record = read_png_metadata(peer_png(tmp_path / "a.png", {"parameters": text}))
     assert (record.request.seed, record.request.steps) == (123456789012345678, 20)
+    text = "a cat\nSteps: 20, Sampler: Euler, Seed: 1, CFG scale: nan, Size: 64x48, Variation seed strength: inf"
+    request = read_png_metadata(peer_png(tmp_path / "n.png", {"parameters": text})).request
+    assert (request.guidance, request.variation_strength) == (0.0, 0.0)  # unknown: JSON has no NaN for other tools
 
 
 def test_a_null_prompt_from_invokeai_is_no_prompt(tmp_path):
@@ -237,10 +240,11 @@ def test_a_null_prompt_from_invokeai_is_no_prompt(tmp_path):
     {"workbench": json.dumps({**make_record(0).to_dict(), "created": {"when": "now"}})},
     {"workbench": json.dumps({"request": {**make_record(0).request.to_dict(), "step_noise": 1}})},
     {"workbench": json.dumps({"request": {**make_record(0).request.to_dict(), "adapters": ["lora"]}})},
+    {"workbench": json.dumps({"request": {**make_record(0).request.to_dict(), "guidance": float("nan")}})},
     {"prompt": json.dumps(COMFY_GRAPH).replace("beautiful scenery", "\\ud800 scenery")},
 ], ids=["invokeai null", "invokeai list", "sd-metadata without a dict", "comfyui inputs as a list",
         "seed as text", "prompt as a number", "created as an object",
-        "step noise as a number", "adapters as a list", "half an emoji"])
+        "step noise as a number", "adapters as a list", "guidance not a number", "half an emoji"])
 def test_odd_json_from_a_peer_is_a_metadata_error_naming_the_file(tmp_path, chunks):
     path = peer_png(tmp_path / "odd.png", chunks)
     with pytest.raises(MetadataError, match=r"odd.png"):

@@ -18,6 +18,7 @@ Fields we have no column for are kept under `record.extra[<peer>]`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import deque
 
@@ -44,12 +45,15 @@ def _int(value, default: int = 0) -> int:
 
 
 def _float(value, default: float = 0.0) -> float:
+    """A number from a peer's field; unreadable or not finite ("nan", which JSON cannot carry
+    to other tools) as `default`."""
     if isinstance(value, (list, tuple)) and value:  # some tools store a per-step schedule
         value = value[0]
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return default
+    return number if math.isfinite(number) else default
 
 
 def _record(source: str, software: str, created: str, model_hash: str = "", extra=None, **request) -> ImageRecord:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -246,7 +247,10 @@ def _usable(record: ImageRecord) -> ImageRecord:
         value = getattr(request, name)
         if isinstance(value, bool) or int(value) != value:
             raise ValueError(f"{name} is {value!r}, not a whole number")
-    float(request.guidance), float(request.variation_strength), float(record.duration_s)
+    for name, value in (("guidance", request.guidance), ("variation_strength", request.variation_strength),
+                        ("duration_s", record.duration_s)):
+        if not math.isfinite(float(value)):  # JSON has no NaN: `store list --json` would write what others refuse
+            raise ValueError(f"{name} is {value!r}, not a finite number")
     if not isinstance(record.created, str):
         raise TypeError(f"created is {type(record.created).__name__}, not text")
     record.to_json().encode("utf-8")  # a lone surrogate (half an emoji) cannot be stored
