@@ -41,6 +41,12 @@ def _bias():
     return workbench.bias
 
 
+def _expander(folder):
+    from workbench.prompts.templates import TemplateExpander
+
+    return TemplateExpander(wildcard_dirs=[folder])
+
+
 def _composer():
     from workbench.widgets.composer_state import ComposerState
 
@@ -184,6 +190,11 @@ CASES = [
     ("bias check on a colour the reader never reports",
      lambda t: _bias().toy_world_check(None, value="green", roles=["doctor"]), ValueError,
      r"value 'green' is not a colour the figure reader reports; choose from \['blue', 'red'\]"),
+    ("template that is not text", lambda t: expand(5), TypeError, r"template must be text, not int"),
+    ("a fractional number of random prompts", lambda t: expand("{a|b}", "random", 2.5), ValueError,
+     r"n must be a whole number, not 2.5"),
+    ("wildcard file given for its folder", lambda t: _expander(tag_file(t, "red\n", "colours.txt")),
+     NotADirectoryError, r"colours.txt is a file; pass the folder that holds it \(.*\), whose .txt files are"),
     ("modifiers given as one text", lambda t: compose("a fox", "decades:1960s"), TypeError,
      r"tags must be a list, e.g. \['decades:1960s'\], not the single text 'decades:1960s'"),
     ("negative prompt as None", lambda t: compose("a fox", [], None), TypeError,

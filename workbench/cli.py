@@ -18,6 +18,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from workbench.datafile import DataFileError
@@ -27,6 +28,13 @@ EXIT_USAGE = 2
 
 class CommandError(Exception):
     """A user-facing error raised by a command; printed without a traceback."""
+
+
+def say_warnings(found) -> None:
+    """Warnings caught while a command ran, once each, as `warning:` lines (not library noise)."""
+    ours = [w for w in found if issubclass(w.category, UserWarning) and not issubclass(w.category, DeprecationWarning)]
+    for message in dict.fromkeys(str(w.message) for w in ours):  # pyparsing's deprecations are UserWarnings too
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -146,10 +154,13 @@ def cmd_expand(args) -> int:
     from workbench.prompts.templates import TemplateExpander
 
     expander = TemplateExpander(library_from(args), args.wildcards or ())
-    if args.random:
-        prompts = expander.expand(args.template, "random", args.random, args.seed)
-    else:
-        prompts = expander.expand(args.template, "combinatorial", args.cap)
+    with warnings.catch_warnings(record=True) as found:  # the cap's note, as a line on stderr
+        warnings.simplefilter("always")
+        if args.random:
+            prompts = expander.expand(args.template, "random", args.random, args.seed)
+        else:
+            prompts = expander.expand(args.template, "combinatorial", args.cap)
+    say_warnings(found)
     print(json.dumps(prompts, indent=2, ensure_ascii=False) if args.json else "\n".join(prompts))
     return 0
 
@@ -195,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("template")
     p.add_argument("--random", type=whole_number(1), metavar="N", help="N seeded random prompts instead of all combinations")
     p.add_argument("--seed", type=whole_number(0), default=0)
-    p.add_argument("--cap", type=whole_number(1), default=1000, help="most combinations to list (default 1000)")
+    p.add_argument("--cap", type=whole_number(1), help="most combinations to list (default 1000, with a warning "
+                                                        "when there are more)")
     p.add_argument("--wildcards", action="append", metavar="DIR", help="folder of .txt wildcard files")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_expand)

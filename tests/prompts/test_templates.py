@@ -1,5 +1,7 @@
 """Templates: dynamicprompts syntax with tag categories as wildcards."""
 
+import warnings
+
 import pytest
 
 from workbench.prompts.templates import TemplateExpander
@@ -18,7 +20,15 @@ def test_categories_are_wildcards(expander, library):
 
 def test_combinatorial_respects_the_cap_and_is_exhaustive_below_it(expander):
     assert expander.expand("{a|b|c} {x|y}") == ["a x", "a y", "b x", "b y", "c x", "c y"]
-    assert len(expander.expand("__decades__ __lighting__", n=7)) == 7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(expander.expand("__decades__ __lighting__", n=7)) == 7  # asked for 7: no warning
+    many = "{a|b|c|d|e|f|g|h|i|j} {a|b|c|d|e|f|g|h|i|j} {a|b|c|d|e|f|g|h|i|j} {x|y}"  # 2,000 prompts
+    with pytest.warns(UserWarning, match=r"the template makes more than 1000 prompts; these are the first 1000"):
+        assert len(expander.expand(many)) == 1000  # the default cap: a cut list is said to be cut
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(expander.expand(many[:-6])) == 1000  # exactly the default cap: nothing was cut
 
 
 def test_random_expansion_is_seeded(expander):

@@ -14,7 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from workbench.cli import add_policy_options, library_from, number, policy_from, whole_number
+from workbench.cli import add_policy_options, library_from, number, policy_from, say_warnings, whole_number
 
 
 def _out_dir(path: str) -> Path:
@@ -76,7 +76,7 @@ def cmd_generate(args) -> int:
     with warnings.catch_warnings(record=True) as found:  # said as warning lines, as compare does
         warnings.simplefilter("always")
         grid = variation_grid(gen, composition, args.seeds, **_gen_kwargs(args))
-    _say(found)
+    say_warnings(found)
     grid_path = grid.save(out / "grid.png")
     rows = [{"seed": r.request.seed, "path": str(r.path), "cached": r.cached, "key": r.record.key}
             for r in grid.results]
@@ -103,7 +103,7 @@ def cmd_compare(args) -> int:
         else:
             grid = compare_prompts(gen, args.subject, args.replace, _values(args.with_), args.seeds,
                                    **_gen_kwargs(args))
-    _say(found)
+    say_warnings(found)
     path = grid.save(out / "comparison.png")
     if args.json:
         print(json.dumps({"grid": str(path), "rows": grid.row_titles,
@@ -111,12 +111,6 @@ def cmd_compare(args) -> int:
     else:
         print(f"comparison grid ({grid.rows} rows x {grid.cols} seeds): {path}")
     return 0
-
-
-def _say(found) -> None:
-    """Warnings caught while generating, once each, as `warning:` lines (not library noise)."""
-    for message in dict.fromkeys(str(w.message) for w in found if issubclass(w.category, UserWarning)):
-        print(f"warning: {message}", file=sys.stderr)
 
 
 def _vary_refs(text: str) -> list[str]:

@@ -16,6 +16,7 @@ import dataclasses
 import fnmatch
 import random
 import re
+import warnings
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -124,6 +125,9 @@ class TemplateExpander:
             if folder.is_dir():
                 _check_wildcard_files(folder)
                 roots.append(folder)
+            elif folder.is_file():
+                raise NotADirectoryError(f"{folder} is a file; pass the folder that holds it ({folder.parent}), "
+                                         "whose .txt files are the wildcards")
             elif folder != shipped_tags_dir() / "wildcards":
                 raise FileNotFoundError(f"wildcard folder {folder} does not exist; pass a folder of .txt files")
         self._manager = WildcardManager(root_map={"": roots})
@@ -132,9 +136,14 @@ class TemplateExpander:
         return sorted(self._manager.get_collection_names())
 
     def expand(self, template: str, mode: Mode = "combinatorial", n: int | None = None, seed: int | None = 0) -> list[str]:
-        """All combinations (capped at `n`, default 1000) or `n` random picks seeded by `seed`."""
-        if not isinstance(template, str) or not template.strip():
+        """All combinations, or the first `n` (without `n`, the first 1000 and a warning when
+        there are more), or `n` random picks seeded by `seed`."""
+        if not isinstance(template, str):
+            raise TypeError(f"template must be text, not {type(template).__name__}")
+        if not template.strip():
             raise ValueError("template is empty; write a prompt such as 'a {red|blue} house, __decades__'")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+            raise ValueError(f"n must be a whole number, not {n!r}")
         check_comments(template)
         self._check_wildcards(template)
         if mode == "combinatorial":
@@ -142,7 +151,11 @@ class TemplateExpander:
             if cap < 1:
                 raise ValueError(f"the cap must be at least 1, not {cap}")
             context = _ParseOnceContext(wildcard_manager=self._manager, default_sampling_method=SamplingMethod.COMBINATORIAL)
-            return [_without_blank_lines(str(p)) for p in context.sample_prompts(template, cap)]
+            prompts = [_without_blank_lines(str(p)) for p in context.sample_prompts(template, cap + 1)]
+            if len(prompts) > cap and n is None:  # one more asked for, to know whether the default cut it
+                warnings.warn(f"the template makes more than {cap} prompts; these are the first {cap} "
+                              "(ask for more with n= or --cap)", stacklevel=2)
+            return prompts[:cap]
         if mode == "random":
             count = 1 if n is None else n
             if count < 1:
