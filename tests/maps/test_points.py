@@ -92,6 +92,15 @@ def test_empty_store_and_not_a_store(tmp_path, fake_clip):
     assert not (tmp_path / "nowhere").exists(), "a typo must not create an empty store"
 
 
+def test_a_run_the_store_lacks_or_no_limit_is_named(store, fake_clip):
+    """Not 'generate some first': the store has images, the run number or the limit is wrong."""
+    run = store.start_run("grid")
+    with pytest.raises(ValueError, match=rf"has no run 999; its runs are {run} \(RunStore\(folder\).runs\(\) names"):
+        points_from_store(store, fake_clip, run=999)
+    with pytest.raises(ValueError, match=r"limit is the most images to map, a whole number of 1 or more; got 0"):
+        points_from_store(store, fake_clip, limit=0)
+
+
 def test_extra_prompts_without_images_are_points_too(fake_clip):
     points = points_from_images([generated("a red circle")], fake_clip, prompts=["a green star"])
     assert sorted(p.prompt for p in points.points if p.kind == "text") == ["a green star", "a red circle"]

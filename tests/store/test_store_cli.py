@@ -17,6 +17,8 @@ def test_import_searches_sub_folders_and_finds_the_store_under_an_out_folder(tmp
     peer_png(dated / "00001.png", {"parameters": A1111_TEXT})
     assert main(["store", "import", str(tmp_path / "outputs"), "--store", str(tmp_path / "out" / "store")]) == 0
     assert "imported 1 image(s)" in capsys.readouterr().out
+    assert main(["store", "import", str(tmp_path / "outputs"), "--store", str(tmp_path / "out" / "store")]) == 0
+    assert f"imported 0 image(s) into {tmp_path / 'out' / 'store'}, 1 already there" in capsys.readouterr().out
     assert main(["store", "list", "--store", str(tmp_path / "out")]) == 0  # the --out folder, as `map` takes it
     assert f"1 image(s) in {tmp_path / 'out' / 'store'}" in capsys.readouterr().out
     assert not (tmp_path / "out" / "catalogue.sqlite").exists()

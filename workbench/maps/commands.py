@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from workbench.cli import whole_number
+
 # The same as workbench.maps.points.COLOUR_FIELDS (a test checks), kept here so that building the
 # CLI parser does not import numpy.
 COLOUR_FIELDS = ("modifier", "category", "seed", "model", "source", "kind")
@@ -61,7 +63,7 @@ def register(sub) -> None:
                    help="centre texts and images separately (closes CLIP's modality gap)")
     p.add_argument("--3d", dest="three_d", action="store_true", help="a 3-D map")
     p.add_argument("--run", type=int, help="only the images of this run")
-    p.add_argument("--limit", type=int, help="at most this many images")
+    p.add_argument("--limit", type=whole_number(1), help="at most this many images")
     p.add_argument("--clip-model", help="open_clip model name (default: the toy-world CLIP)")
     p.add_argument("--pretrained", help="open_clip pretrained tag or local checkpoint file")
     p.add_argument("--quiet", action="store_true", help="no progress output")

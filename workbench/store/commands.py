@@ -43,18 +43,23 @@ def cmd_import(args) -> int:
     except FileNotFoundError:
         folder = Path(args.store)  # importing into a new store is fine
     store = RunStore(folder)
-    imported, skipped = 0, 0
+    imported, known, skipped = 0, 0, 0
     for path in files:
+        before = len(store)
         try:
             stored = store.import_png(path)
         except MetadataError as err:  # one unreadable file must not stop the others
             print(f"skipped: {err}", file=sys.stderr)
             skipped += 1
             continue
+        if len(store) == before:  # this very image was catalogued already
+            known += 1
+            continue
         imported += 1
         print(f"{stored.record.source:9} seed {stored.record.request.seed:<11} {shown(stored.record.request.prompt, 60)}")
-    print(f"imported {imported} image(s) into {folder}" + (f", skipped {skipped}" if skipped else ""))
-    return 0 if imported else 2
+    print(f"imported {imported} image(s) into {folder}" + (f", {known} already there" if known else "")
+          + (f", skipped {skipped}" if skipped else ""))
+    return 0 if imported or known else 2
 
 
 def cmd_list(args) -> int:
