@@ -7,12 +7,13 @@ slice, and a UNet call makes thousands of them. Measured on the 2-core machine w
 diffusers call (toy model, 9 images, 25 steps; `benchmarks/bench_threads.py`):
 
     seconds per image                  nothing else running   one other busy process
-    2 threads (PyTorch's default)      0.12                   4.50  (36x slower)
-    1 thread                           0.20                   0.20
-    2 threads, OMP_WAIT_POLICY=PASSIVE 0.26                   0.23
+    2 threads (PyTorch's default)      0.16                   0.75  (4.6x slower)
+    1 thread                           0.27                   0.28
+    2 threads, OMP_WAIT_POLICY=PASSIVE 0.37                   0.33
 
-The slowdown on 2 threads varies from run to run (3.5x and 5x in two other runs); one thread
-ran at the same speed either way in all three.
+(2026-12-02, `benchmarks/results/threads.json`.) The slowdown on 2 threads varies from run to
+run and machine to machine (3.5x, 5x and 36x in three earlier runs); one thread ran at the same
+speed either way in all four.
 
 So inside a Jupyter kernel, where the frontend usually shares the machine, generation and
 CLIP embedding on the CPU leave one core free. Scripts and the command line keep PyTorch's setting. Set
