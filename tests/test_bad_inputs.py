@@ -242,9 +242,9 @@ CASES = [
     ("toy-world evaluation with a negative prompt seed", lambda t: _evaluate()(prompt_seed=-1), ValueError,
      r"prompt_seed \(--prompt-seed\) must be 0 or more, got -1"),
     ("toy-world evaluation with infinite guidance", lambda t: _evaluate()(guidance=float("inf")), ValueError,
-     r"guidance must be a number, 0 or more \(1 turns classifier-free guidance off\), not inf"),
+     r"guidance \(--guidance\) must be a number, 0 or more \(1 turns classifier-free guidance off\), not inf"),
     ("toy-world evaluation with 2.5 steps", lambda t: _evaluate()(steps=2.5), ValueError,
-     r"steps must be a whole number from 1 to 1000, not 2.5"),
+     r"steps \(--steps\) must be a whole number from 1 to 1000, not 2.5"),
     ("toy-world evaluation without render scenes", lambda t: _evaluate()(render_scenes=0), ValueError,
      r"render_scenes must be 1 or more, got 0; the render-engine probe needs at least one scene"),
 ]

@@ -44,6 +44,8 @@ def test_compose_json_is_a_composition(capsys):
     (["tags", "export", "--format", "a1111", "--category", "film", "--out", "."], ".: is a directory; check the path"),
     (["toyworld", "bias-check", "--model-dir", "nowhere", "--seeds", "1"], "no trained toy-world model in nowhere"),
     (["store", "list", "--store", "x" * 300], "catalogue.sqlite: file name too long; check the path"),
+    (["tags", "export", "--format", "a1111", "--category", "film", "--out", "no-folder/styles.csv"],
+     "no-folder/styles.csv: no such file or directory; check the path"),  # the file asked for, not our draft
 ])
 def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -185,17 +187,25 @@ def test_toyworld_train_estimate_prints_the_estimate_and_trains_nothing(capsys, 
     assert not (tmp_path / "toy").exists()
 
 
-def test_a_reader_that_stops_early_gets_no_traceback():
+@pytest.mark.parametrize("buffered", [True, False], ids=["block-buffered stdout", "PYTHONUNBUFFERED"])
+@pytest.mark.parametrize("argv", [
+    ["tags", "list", "--category", "decades"],  # < 8 KB: all of it waits in Python's buffer until the end
+    ["expand", "a long prompt of many words, " * 4 + "{red|green|blue|white|black} __artists__", "--cap", "600"],
+], ids=["short output", "more than a pipe holds"])
+def test_a_reader_that_stops_early_gets_no_traceback(argv, buffered):
     """`workbench tags list | head -1`: the pipe closes while we print; we stop quietly, with the
     status of a program ended by SIGPIPE, as other command-line tools do."""
+    import os
     import subprocess
     import sys
 
-    template = "a long prompt of many words, " * 4 + "{red|green|blue|white|black} __artists__"  # > 64 KB
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from workbench.cli import main; sys.exit(main())",
-                             "expand", template, "--cap", "600"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
-    proc.stdout.read(10)
-    proc.stdout.close()  # the rest cannot fit in the pipe's buffer, so a write must meet the closed end
-    err = proc.stderr.read().decode()
-    assert proc.wait(timeout=60) == 141 and "Traceback" not in err, err
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    proc = subprocess.run([sys.executable, "-c", "import sys; from workbench.cli import main; sys.exit(main())",
+                           *argv], stdout=write, stderr=subprocess.PIPE, env=env, timeout=60)
+    os.close(write)
+    err = proc.stderr.decode()
+    assert proc.returncode == 141 and not err, err

@@ -237,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        sys.stdout.flush()  # here, not at exit: a closed pipe must meet the handler below
+        return code
     except BrokenPipeError:  # `workbench tags list | head`: the reader has all it wanted
         # Python flushes stdout again at exit and would print a second error; point it at devnull
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -181,6 +181,8 @@ def write_file(path: str | Path, data: str | bytes, overwrite: bool = False, che
         if check is not None:
             check(draft)
         draft.replace(path)
+    except OSError as error:  # about the file asked for, not our hidden draft beside it
+        raise type(error)(error.errno, error.strerror, str(path)) from None
     finally:
         draft.unlink(missing_ok=True)
     return path

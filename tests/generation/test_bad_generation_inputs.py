@@ -59,7 +59,7 @@ CASES = [
     ("seeds as a fraction", lambda g, t: parse_seeds(1.5), TypeError,
      r"seeds must be a whole number, a list of them or text like '0-8', not 1.5"),
     ("seeds as True", lambda g, t: parse_seeds(True), TypeError, r"seeds must be a whole number, .* not True"),
-    ("no batch size", lambda g, t: ImageGenerator(g.model, max_batch=-1), ValueError,
+    ("no batch size", lambda g, t: ImageGenerator(t / "no-model", store=t / "s", max_batch=-1), ValueError,
      r"max_batch is the most images per pipeline call, a whole number of 1 or more .* got -1"),
     ("batch size as a fraction", lambda g, t: ImageGenerator(g.model, max_batch=2.5), ValueError,
      r"max_batch .* got 2.5"),
@@ -270,14 +270,16 @@ def test_bad_arguments_are_refused_before_the_model_loads(tmp_path, capsys, monk
 
 def test_an_overflowing_guidance_stores_no_black_image(tiny_model, tmp_path):
     """Guidance 1e30 drives the latents to NaN, which diffusers turns into a black picture; that
-    must not be stored as the request's image. The images made before it are kept."""
+    must not be stored as the request's image. The other images of the call are made and kept,
+    before the overflowing batch and after it."""
     from workbench.generation.engine import OverflowedImageError
     from workbench.store.catalogue import RunStore
 
     gen = ImageGenerator(tiny_model, store=tmp_path / "store", progress=False)
-    requests = gen.requests("a red circle", [0], steps=2) + gen.requests("a red circle", [1, 2], steps=2, guidance=1e30)
+    requests = (gen.requests("a red circle", [0], steps=2) + gen.requests("a red circle", [1, 2], steps=2, guidance=1e30)
+                + gen.requests("a red circle", [3], steps=3))
     with pytest.raises(OverflowedImageError, match=r"output for seed\(s\) 1, 2 is not a number .* lower the guidance "
                                                    r"\(1e\+30 now"):
         gen.generate(requests)
     with RunStore(tmp_path / "store") as store:
-        assert [s.record.request.seed for s in store.images()] == [0]
+        assert sorted(s.record.request.seed for s in store.images()) == [0, 3]

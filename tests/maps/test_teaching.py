@@ -50,8 +50,21 @@ def test_axes_must_be_fitted_and_match_the_model(fake_clip):
     axes = ConceptAxes(fake_clip, ["round"])
     with pytest.raises(RuntimeError, match=r"not fitted yet; call fit\(\) first"):
         axes.transform(np.ones((1, 64)))
-    with pytest.raises(ValueError, match=r"fitted on 64-dimensional embeddings but the vectors have 512"):
+    with pytest.raises(ValueError, match=r"fitted on 64-dimensional embeddings but the embeddings have 512"):
         axes.fit().transform(np.ones((1, 512)))
+
+
+def test_axes_follow_the_estimator_parameter_protocol(fake_clip):
+    """sklearn.base.clone copies them unfitted; set_params changes an axis for the next fit."""
+    from sklearn.base import clone
+
+    axes = ConceptAxes(fake_clip, ["round"], orthogonal=True).fit()
+    copy = clone(axes)  # clone deep-copies parameters that are not estimators, the CLIP among them
+    params = copy.get_params()
+    assert type(params.pop("clip")) is type(fake_clip)
+    assert params == {"axes": ["round"], "templates": ("{}",), "orthogonal": True}
+    assert not hasattr(copy, "directions_")
+    assert copy.set_params(axes=["shiny"]).fit().labels_ == ["not shiny ← → shiny"]
 
 
 # --- modifier effect scores ----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from store_helpers import (
 )
 
 from workbench.store import GenerationRequest, RunStore, StoreError, read_png_metadata
-from workbench.store.catalogue import file_name
+from workbench.store.file_names import file_name
 
 SPAWN = multiprocessing.get_context("spawn")
 

@@ -14,22 +14,21 @@ different models, and a model with random weights is not cached at all.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-TOY_WORLD = "toyworld"
+from workbench.toyworld.paths import TOY_WORLD
 
 
 def content_key(item) -> str:
     """sha256 of a text's UTF-8 bytes or an image's PNG bytes (the cache key)."""
     if isinstance(item, str):
         return "text:" + hashlib.sha256(item.encode("utf-8")).hexdigest()
-    buf = io.BytesIO()
-    item.convert("RGB").save(buf, format="PNG")
-    return "image:" + hashlib.sha256(buf.getvalue()).hexdigest()
+    from workbench.store.png import png_bytes
+
+    return "image:" + hashlib.sha256(png_bytes(item.convert("RGB"))).hexdigest()
 
 
 def _cache_id(model_id: str, pretrained: str | None) -> str | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.datafile import DataFileError, entry_list, load_yaml, read_text
+from workbench.toyworld.paths import TOY_WORLD
 
 FILE = "generation_defaults.json"
 MAX_STEPS = 1000  # the most steps a request may ask for (engine.check_request) or a model name as its default
@@ -125,7 +126,7 @@ def defaults_for(model=None, config=None) -> GenerationDefaults:
     """
     if hasattr(model, "defaults"):  # a LoadedModel
         return model.defaults
-    if model is None or model == "toyworld":
+    if model in (None, TOY_WORLD):
         from workbench.toyworld.paths import PIPELINE_DIR
 
         return read_defaults(PIPELINE_DIR)

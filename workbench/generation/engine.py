@@ -9,7 +9,8 @@ For every request the steps are:
 3. draw each image's starting latent from its own CPU generator (see `seeds.py`);
 4. run the pipeline on the batch, and
 5. commit every image of the batch to the store (PNG with provenance, then the catalogue
-   row) before the next batch starts, so an interrupted run keeps what it finished.
+   row) before the next batch starts, so an interrupted run keeps what it finished. An image
+   whose pixels came out as NaN (an overflow) is not stored; `OverflowedImageError` names it.
 """
 
 from __future__ import annotations
@@ -45,11 +46,9 @@ class GeneratedImage:
         return self.record.request
 
     def _repr_png_(self):
-        import io
+        from workbench.store.png import png_bytes
 
-        buf = io.BytesIO()
-        self.image.save(buf, format="PNG")
-        return buf.getvalue()
+        return png_bytes(self.image)
 
 
 def _whole(value, default):
@@ -60,17 +59,28 @@ def _whole(value, default):
 
 
 class OverflowedImageError(ValueError):
-    """The model's output was not a number (NaN or infinite pixels) for some requests; the images
-    made before them, and beside them in their batch, are stored."""
+    """The model's output was not a number (NaN or infinite pixels) for some requests; every other
+    image of the call is made and stored."""
 
     def __init__(self, requests: list[GenerationRequest], dtype: str):
         self.requests = requests
         seeds = ", ".join(str(r.seed) for r in requests)
-        fix = f"lower the guidance ({requests[0].guidance:g} now; most models work from 1 to about 15)"
+        guidance = ", ".join(f"{g:g}" for g in dict.fromkeys(r.guidance for r in requests))
+        fix = f"lower the guidance ({guidance} now; most models work from 1 to about 15)"
         if dtype != "float32":
             fix += ", or load the model in float32 (dtype='float32', --dtype float32)"
         super().__init__(f"the model's output for seed(s) {seeds} is not a number (NaN or infinite pixels), so "
                          f"nothing was stored for them: {fix}")
+
+
+def finite_pictures(pipe, images) -> list:
+    """The pipeline's `output_type="np"` images as diffusers' "pil" output makes them, or None for
+    one whose pixels are not numbers: an overflow (a huge guidance, a float16 VAE) gives NaN,
+    which would otherwise turn into a black picture that looks like a result."""
+    import numpy as np
+
+    to_pil = getattr(pipe, "image_processor", pipe).numpy_to_pil
+    return [to_pil(image)[0] if np.isfinite(image).all() else None for image in images]
 
 
 def check_request(req: GenerationRequest, vae_scale: int = 8) -> None:
@@ -125,12 +135,12 @@ class ImageGenerator:
         None: the shipped opt-out and blocklist, refusing."""
         from workbench.store.catalogue import RunStore
 
-        self.model = model if isinstance(model, LoadedModel) else load_model(
-            model, device=device, dtype=dtype, trust_pickle=trust_pickle)
-        self.store = RunStore(store) if isinstance(store, (str, Path)) else store
         if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
             raise ValueError(f"max_batch is the most images per pipeline call, a whole number of 1 or more (or None "
                              f"for 9 on the CPU, 32 on a GPU); got {max_batch!r}")
+        self.model = model if isinstance(model, LoadedModel) else load_model(
+            model, device=device, dtype=dtype, trust_pickle=trust_pickle)
+        self.store = RunStore(store) if isinstance(store, (str, Path)) else store
         self.max_batch = max_batch or (9 if self.model.device == "cpu" else 32)
         self.progress = progress
         self.policy = policy
@@ -269,11 +279,13 @@ class ImageGenerator:
         done = len(requests) - len(todo)
         if on_image:
             on_image(done, len(requests))
+        broken: list[GenerationRequest] = []
         try:
             for batch in batches:
                 made = self._run_batch([requests[i] for i in batch], callback, threads)
                 for position, (i, (image, seconds, flagged)) in enumerate(zip(batch, made)):
                     if image is None:
+                        broken.append(requests[i])
                         continue
                     # 5. Commit each image before the next batch
                     composition = (compositions or {}).get(requests[i].prompt)
@@ -283,11 +295,10 @@ class ImageGenerator:
                     done += 1
                     if on_image:
                         on_image(done, len(requests))
-                broken = [requests[i] for i, (image, _, _) in zip(batch, made) if image is None]
-                if broken:  # the batch's good images are stored; more batches would overflow alike
-                    raise OverflowedImageError(broken, self.model.dtype)
         finally:
             bar.close()
+        if broken:  # after every batch: a float16 overflow may hit one seed and spare the next
+            raise OverflowedImageError(broken, self.model.dtype)
         return results  # type: ignore[return-value]
 
     def _cached(self, req: GenerationRequest, run: int | None = None) -> GeneratedImage | None:
@@ -309,7 +320,6 @@ class ImageGenerator:
 
     def _run_batch(self, batch: list[GenerationRequest], callback=None,
                    threads: int | None = None) -> list[tuple[object, float, bool]]:
-        import numpy as np
         import torch
 
         pipe, first = self.pipeline, batch[0]
@@ -330,11 +340,7 @@ class ImageGenerator:
         seconds = (time.perf_counter() - start) / len(batch)
         # The model's own safety checker (when it has one) has already blanked flagged images.
         flagged = getattr(out, "nsfw_content_detected", None) or [False] * len(batch)
-        # Pixels as diffusers' "pil" output makes them, once known to be numbers: an overflow (a huge
-        # guidance, a float16 VAE) gives NaN, which would turn into a black image with a valid record
-        to_pil = getattr(pipe, "image_processor", pipe).numpy_to_pil
-        return [(to_pil(img)[0] if np.isfinite(img).all() else None, seconds, bool(nsfw))
-                for img, nsfw in zip(out.images, flagged)]
+        return [(img, seconds, bool(nsfw)) for img, nsfw in zip(finite_pictures(pipe, out.images), flagged)]
 
     def _commit(self, req, image, seconds, index, size, composition, run, flagged=False) -> GeneratedImage:
         record = ImageRecord(request=req, model_hash=self.model.hash, versions=self._versions,

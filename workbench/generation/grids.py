@@ -99,11 +99,9 @@ class Grid:
         return path
 
     def _repr_png_(self):
-        import io
+        from workbench.store.png import png_bytes
 
-        buf = io.BytesIO()
-        self.image().save(buf, format="PNG")
-        return buf.getvalue()
+        return png_bytes(self.image())
 
 
 def variation_grid(generator, prompt, seeds="0-8", *, cols: int | None = None, on_image=None, **kwargs) -> Grid:

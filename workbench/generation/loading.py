@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.generation.defaults import GenerationDefaults, defaults_for
+from workbench.toyworld.paths import TOY_WORLD
 
-TOY_WORLD = "toyworld"  # the name the embedded model is recorded under
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
 
 

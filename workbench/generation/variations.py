@@ -45,11 +45,9 @@ class Reranked:
         return big if kept else Image.blend(big, Image.new("RGB", big.size, "white"), 0.35)
 
     def _repr_png_(self):
-        import io
+        from workbench.store.png import png_bytes
 
-        buf = io.BytesIO()
-        self.image().save(buf, format="PNG")
-        return buf.getvalue()
+        return png_bytes(self.image())
 
 
 def rerank(generator, clip, prompt, n: int = 32, keep: int = 8, first_seed: int = 0, **kwargs) -> Reranked:

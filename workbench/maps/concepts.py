@@ -20,7 +20,7 @@ import html
 
 import numpy as np
 
-from workbench.maps.projection import check_embeddings, check_same_space
+from workbench.maps.projection import _Parameters, check_embeddings, check_fitted, check_same_space
 
 
 def _pairs(axes) -> list[tuple[str, str]]:
@@ -41,8 +41,10 @@ def _pairs(axes) -> list[tuple[str, str]]:
     return pairs
 
 
-class ConceptAxes:
-    """Directions in CLIP space named by text pairs (estimator contract: `fit`, `transform`)."""
+class ConceptAxes(_Parameters):
+    """Directions in CLIP space named by text pairs (estimator contract: `fit`, `transform`,
+    `get_params`). The axes come from the texts alone, so `fit` takes no data: `X` is accepted
+    and ignored, as scikit-learn's stateless transformers do."""
 
     def __init__(self, clip, axes, templates=("{}",), orthogonal: bool = False):
         self.clip = clip  # anything with embed_texts(list[str]) -> (N, D) unit vectors
@@ -79,16 +81,15 @@ class ConceptAxes:
         self.labels_ = [f"{negative} ← → {positive}" for positive, negative in pairs]
         return self
 
-    def transform(self, vectors) -> np.ndarray:
-        """(N, k) coordinates: > 0 nearer the first text of each pair, < 0 nearer the second."""
-        if not hasattr(self, "directions_"):
-            raise RuntimeError("these ConceptAxes are not fitted yet; call fit() first")
-        vectors = check_embeddings(vectors, min_points=1)
-        check_same_space(self.n_features_in_, vectors, "vectors")
-        return vectors @ self.directions_.T - self.offsets_
+    def transform(self, X) -> np.ndarray:
+        """(N, k) coordinates of embeddings `X`: > 0 nearer the first text of each pair, < 0 nearer the second."""
+        check_fitted(self, "directions_", "fit()")
+        X = check_embeddings(X, min_points=1)
+        check_same_space(self.n_features_in_, X, "embeddings")
+        return X @ self.directions_.T - self.offsets_
 
-    def fit_transform(self, vectors, y=None) -> np.ndarray:
-        return self.fit().transform(vectors)
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        return self.fit().transform(X)
 
     def place_texts(self, texts) -> np.ndarray:
         """Coordinates of texts (their CLIP text embeddings) on the axes."""

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from workbench.generation.engine import check_request
 from workbench.generation.seeds import check_seed, initial_latent, slerp
 
 MAX_FRAMES = 64
@@ -40,11 +39,9 @@ class Strip:
         return grid_image(self.images, 1, len(self.images), col_titles=self.titles, title=self.title, cell=cell)
 
     def _repr_png_(self):
-        import io
+        from workbench.store.png import png_bytes
 
-        buf = io.BytesIO()
-        self.image().save(buf, format="PNG")
-        return buf.getvalue()
+        return png_bytes(self.image())
 
 
 def _steps(n: int) -> np.ndarray:
@@ -64,14 +61,16 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
 
     # 1. Check inputs
     ts = _steps(n)
+    from workbench.generation.engine import OverflowedImageError, check_request, finite_pictures
+
     for name, prompt in (("prompt_a", prompt_a), ("prompt_b", prompt_b)):
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError(f"{name} is empty; give the two prompts to walk between")
-        generator.check_policy(prompt)  # the pipeline is called directly below, past requests()
     seed = check_seed(seed)
-    # the checks and messages of an ordinary request with these settings
-    check_request(generator.requests(prompt_a, seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt,
-                                     width=size, height=size)[0], generator.vae_scale)
+    # the pipeline is called directly below: the policy, length and settings checks of ordinary requests
+    ends = [generator.requests(p, seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt,
+                               width=size, height=size)[0] for p in (prompt_a, prompt_b)]
+    check_request(ends[0], generator.vae_scale)
     steps, guidance = generator.defaults.resolve(steps, guidance)
     pipe = generator.pipeline
     if not hasattr(pipe, "encode_prompt"):
@@ -100,8 +99,10 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
         kwargs = {"negative_prompt_embeds": negative.repeat(count, 1, 1)} if cfg else {}
         with torch.inference_mode():
             out = pipe(prompt_embeds=chunk, latents=latents, num_inference_steps=steps, guidance_scale=guidance,
-                       width=size, height=size, output_type="pil", **kwargs)
-        images += out.images
+                       width=size, height=size, output_type="np", **kwargs)
+        images += finite_pictures(pipe, out.images)
+    if any(image is None for image in images):
+        raise OverflowedImageError([ends[0]], generator.model.dtype)
     titles = [f"t={t:.2f}" for t in ts]
     return Strip(images, [float(t) for t in ts], titles, f"{prompt_a} → {prompt_b} (seed {seed})")
 

@@ -12,7 +12,7 @@ UMAP choices, each measured on a 2-core machine:
 - metric cosine on unit vectors, with the k nearest neighbours computed exactly in numpy
   (blocked matrix products, ~0.5 s for 5,000 x 512) and handed to umap-learn. Below 4,096
   points umap-learn would otherwise compute every pairwise distance in a slow loop
-  (14-17 s at 4,000 points); above `EXACT_KNN_MAX` points its NNDescent takes over.
+  (14-19 s at 4,000 points, `benchmarks/results/maps.json`); above `EXACT_KNN_MAX` points its NNDescent takes over.
 - 200 optimisation epochs by default (interactive), unseeded so numba uses every core;
   `reproducible=True` fixes the random state, which makes umap-learn single-threaded.
 - `add_points` puts new points at the mean of their neighbours' positions (milliseconds),
@@ -67,9 +67,9 @@ def check_same_space(fitted_dim: int, X: np.ndarray, what: str = "new points") -
                          f"{X.shape[1]}; embed them with the same CLIP model as the map")
 
 
-def check_fitted(estimator, attribute: str = "embedding_") -> None:
+def check_fitted(estimator, attribute: str = "embedding_", call: str = "fit(vectors)") -> None:
     if not hasattr(estimator, attribute):
-        raise RuntimeError(f"this {type(estimator).__name__} is not fitted yet; call fit(vectors) first")
+        raise RuntimeError(f"this {type(estimator).__name__} is not fitted yet; call {call} first")
 
 
 @contextlib.contextmanager

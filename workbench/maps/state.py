@@ -13,10 +13,8 @@ notebook never waits. Every change notifies the observers.
 from __future__ import annotations
 
 import html
-import io
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +30,7 @@ from workbench.maps.projection import (
     modality_gap,
     modality_means,
 )
+from workbench.widgets.view import Observable
 
 PROJECTIONS = ("pca", "umap")
 GALLERY_MAX = 24  # images shown for a selection
@@ -49,11 +48,9 @@ class PointDetails:
     linked: list = field(default_factory=list)
 
     def png(self) -> bytes:
-        if self.image is None:
-            return b""
-        buf = io.BytesIO()
-        self.image.convert("RGB").save(buf, format="PNG")
-        return buf.getvalue()
+        from workbench.store.png import png_bytes
+
+        return b"" if self.image is None else png_bytes(self.image.convert("RGB"))
 
     def html(self) -> str:
         """The panel's text, every user string escaped."""
@@ -73,12 +70,13 @@ class PointDetails:
         return f"<table class='wb-map-record'>{cells}</table>"
 
 
-class LatentMapState:
+class LatentMapState(Observable):
     """Points on a map, the projection shown (PCA at once, UMAP when ready), colours and what was picked."""
 
     def __init__(self, points: MapPoints, *, projection: str = "umap", colour_by: str = "modifier",
                  centred: bool = False, n_components: int = 2, n_neighbors: int = 15, min_dist: float = 0.1,
                  reproducible: bool = False, background: bool = True, title: str = ""):
+        super().__init__()
         # 1. Check inputs
         if not isinstance(points, MapPoints):
             raise TypeError(f"LatentMapState takes MapPoints (see workbench.maps.points), got {type(points).__name__}")
@@ -93,7 +91,6 @@ class LatentMapState:
         self._centred = bool(centred)
         self.n_components, self.n_neighbors, self.min_dist = n_components, n_neighbors, min_dist
         self.reproducible, self.background, self.title = reproducible, background, title
-        self._observers: list[Callable[[LatentMapState], None]] = []
         self._lock = threading.RLock()
         self._layouts: dict[tuple[str, bool], tuple[object, np.ndarray]] = {}  # (projection, centred) -> fit
         self._jobs: dict[tuple[str, bool], threading.Thread] = {}  # background UMAP fits, one per setting
@@ -107,14 +104,6 @@ class LatentMapState:
         self._projection = "pca"
         self._show("pca")
         self.projection = projection
-
-    # --- observers ---------------------------------------------------------------------------------
-    def observe(self, callback: Callable[[LatentMapState], None]) -> None:
-        self._observers.append(callback)
-
-    def _changed(self) -> None:
-        for callback in list(self._observers):
-            callback(self)
 
     # --- what the user changes ---------------------------------------------------------------------
     @property

@@ -7,7 +7,8 @@
   InvokeAI and Fooocus PNGs (via `peers.py`; infotext in `infotext.py`).
 - `catalogue.py`: `RunStore`, the folder of PNGs plus `catalogue.sqlite`, safe to share
   between kernels, with an embedding cache and `rebuild()` from the PNGs; the SQLite side
-  (WAL, busy timeout, schema version, error messages) is in `database.py`.
+  (WAL, busy timeout, schema version, error messages) is in `database.py`; file names and
+  keys of stored images in `file_names.py`.
 
 No torch here: the store stays light enough to import anywhere.
 """

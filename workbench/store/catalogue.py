@@ -28,13 +28,10 @@ No lost data, by construction:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
-import re
 import time
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,6 +40,7 @@ from PIL import Image
 
 from workbench.store.database import Catalogue
 from workbench.store.errors import StoreError
+from workbench.store.file_names import file_name, imported_key, stored_key
 from workbench.store.png import TEMP_PREFIX, copy_file, png_text, read_png_metadata, read_run_info, save_png
 from workbench.store.record import ImageRecord, utc_now
 
@@ -50,8 +48,6 @@ log = logging.getLogger(__name__)
 
 CATALOGUE = "catalogue.sqlite"
 IMAGES = "images"
-MAX_SLUG = 48  # characters of the prompt kept in a file name
-MAX_SEED_DIGITS = 20  # of the seed in a file name (2**64 has 20); the key keeps names apart
 STALE_WRITE_S = 15 * 60  # a temporary file this old is an interrupted write, not another kernel's
 DAMAGED_SUFFIX = ".damaged"  # an unreadable PNG is renamed to this, kept, and its image made again
 
@@ -61,37 +57,6 @@ COLUMNS = (
     "created", "duration_s", "source", "path", "record",
 )
 PNG_MODES = ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA")
-WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-
-
-def file_name(prompt: str, seed: int, key: str) -> str:
-    """A safe, readable file name: '<prompt-slug>_s<seed>_<key[:16]>.png'.
-
-    The slug keeps ASCII letters and digits of the prompt (accents folded, everything else
-    becomes '-'), at most MAX_SLUG characters, so no separators, control characters or
-    names that Windows reserves (CON, NUL, ...) can get through. A peer's seed of hundreds
-    of digits keeps its first MAX_SEED_DIGITS.
-    """
-    text = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode("ascii").lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:MAX_SLUG].strip("-") or "image"
-    if slug in WINDOWS_RESERVED:
-        slug = f"{slug}-image"
-    return f"{slug}_s{str(int(seed))[:MAX_SEED_DIGITS]}_{key[:16]}.png"
-
-
-def imported_key(path: Path) -> str:
-    """The key of a peer's image: its bytes (peers' requests do not pin their pixels)."""
-    return hashlib.sha256(b"imported-png\n" + Path(path).read_bytes()).hexdigest()
-
-
-def stored_key(record: ImageRecord, path: Path, ours: frozenset = frozenset()) -> str:
-    """The key a PNG in images/ is catalogued under: its request's key if the store made it (its
-    file name ends in that key, as `put` names it, or the key is in `ours`: catalogued at this
-    path, or at a path whose file is gone, as for a file renamed by hand), else its bytes (an
-    imported file, whose claim to be what a request makes is not trusted)."""
-    if record.source == "workbench" and (path.name.endswith(f"_{record.key[:16]}.png") or record.key in ours):
-        return record.key
-    return imported_key(path)
 
 
 def _sql_int(value):
@@ -108,6 +73,7 @@ class StoredImage:
     path: Path
     record: ImageRecord
     run: int | None = None
+    added: bool = field(default=False, compare=False)  # `import_png` copied it in (else it was there)
 
     def image(self) -> Image.Image:
         with Image.open(self.path) as image:
@@ -277,7 +243,7 @@ class RunStore:
             if copied:  # an uncatalogued copy would make check() complain and rebuild() try it again
                 dest.unlink(missing_ok=True)
             raise
-        return self.get(key)
+        return replace(self.get(key), added=True)
 
     # --- runs ----------------------------------------------------------------------------
 

@@ -45,14 +45,13 @@ def cmd_import(args) -> int:
     store = RunStore(folder)
     imported, known, skipped = 0, 0, 0
     for path in files:
-        before = len(store)
         try:
             stored = store.import_png(path)
         except MetadataError as err:  # one unreadable file must not stop the others
             print(f"skipped: {err}", file=sys.stderr)
             skipped += 1
             continue
-        if len(store) == before:  # this very image was catalogued already
+        if not stored.added:  # this very image was catalogued already
             known += 1
             continue
         imported += 1

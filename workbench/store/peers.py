@@ -51,7 +51,7 @@ def _float(value, default: float = 0.0) -> float:
         value = value[0]
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past 1e308
         return default
     return number if math.isfinite(number) else default
 

@@ -50,6 +50,15 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 # --- writing -------------------------------------------------------------------------------
 
 
+def png_bytes(image) -> bytes:
+    """A PIL image as PNG bytes: what Jupyter shows (`_repr_png_`) and widgets display."""
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def xml_text(text: str) -> str:
     """User text made safe as XML character data: escaped, and invalid characters dropped."""
     return escape(_XML_INVALID.sub("", text), {'"': "&quot;"})

@@ -34,7 +34,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
@@ -43,7 +42,7 @@ import torch
 from workbench.threads import measured_on
 from workbench.toyworld import models, paths
 from workbench.toyworld.recipe import RECIPE_THREADS
-from workbench.toyworld.world import ToyWorld
+from workbench.toyworld.world import ToyWorld, scene_prompt
 
 REAL_SEED = 777_777  # world seed of held-out real images (training uses 1000 + train seed)
 PROBE_SEED = 777_778  # world seed of the linear probe's training images
@@ -138,12 +137,11 @@ def linear_probe(train_features, train_labels, test_features, test_labels) -> fl
     return round(float(probe.score(test_features, test_labels)), 4)
 
 
-def compose(vocab, colour, shape, background, modifier_refs) -> str:
-    """The eval prompt shape: "a red circle on a white background, octane render, 1900s"."""
+def candidate_prompt(vocab, colour, shape, background, modifier_refs) -> str:
+    """A zero-shot candidate: the eval prompt shape, its modifiers in the vocabulary's order."""
     order = {m.ref: i for i, m in enumerate(vocab.modifiers)}
-    phrases = [vocab.modifier(r).phrase for r in sorted(modifier_refs, key=order.__getitem__)]
-    subject = f"a {colour} {shape} on a {background} background"
-    return re.sub(r"\b([aA]) (?=[aeiouAEIOU])", r"\1n ", ", ".join([subject] + phrases))
+    return scene_prompt(colour, shape, background,
+                        [vocab.modifier(r).phrase for r in sorted(modifier_refs, key=order.__getitem__)])
 
 
 def modifier_hits(zs: ZeroShot, vocab, feature, colour, shape, background, modifiers):
@@ -155,8 +153,8 @@ def modifier_hits(zs: ZeroShot, vocab, feature, colour, shape, background, modif
         cat = vocab.modifier(ref).category
         others = [r for r in modifiers if vocab.modifier(r).category != cat]
         options = [m.ref for m in vocab.modifiers if m.category == cat]
-        cands = [compose(vocab, colour, shape, background, others + [o]) for o in options]
-        cands.append(compose(vocab, colour, shape, background, others))
+        cands = [candidate_prompt(vocab, colour, shape, background, others + [o]) for o in options]
+        cands.append(candidate_prompt(vocab, colour, shape, background, others))
         k = zs.choose(feature, cands)
         out.append((cat, k < len(options) and options[k] == ref, not others))
     return out
@@ -225,9 +223,9 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     if n_prompts < 3:  # the determinism check draws on three prompts
         raise ValueError(f"n_prompts (--prompts) must be 3 or more, got {n_prompts}")
     if steps is not None:
-        check_steps(steps)
+        check_steps(steps, "steps (--steps)")
     if guidance is not None:
-        check_guidance(guidance)
+        check_guidance(guidance, "guidance (--guidance)")
     root = paths.check_trained(model_dir)
     if quick:
         n_prompts, seeds_per_prompt, n_real = min(n_prompts, 24), 1, min(n_real, 400)
@@ -300,13 +298,13 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         real_hits += modifier_hits(zs, vocab, f, o.colour, o.shape, sc.background, mods)
         round_trip_hits += modifier_hits(zs, vocab, tf, o.colour, o.shape, sc.background, mods)
         if not any(vocab.modifier(r).changes_colour for r in mods):
-            cands = [compose(vocab, c, o.shape, sc.background, mods) for c in colours]
+            cands = [candidate_prompt(vocab, c, o.shape, sc.background, mods) for c in colours]
             real["colour"].append(colours[zs.choose(f, cands)] == o.colour)
-        cands = [compose(vocab, o.colour, s, sc.background, mods) for s in shapes]
+        cands = [candidate_prompt(vocab, o.colour, s, sc.background, mods) for s in shapes]
         real["shape"].append(shapes[zs.choose(f, cands)] == o.shape)
         if len(mods) <= 1:
             options = [m.ref for m in vocab.modifiers] + [None]
-            cands = [compose(vocab, o.colour, o.shape, sc.background, [m] if m else []) for m in options]
+            cands = [candidate_prompt(vocab, o.colour, o.shape, sc.background, [m] if m else []) for m in options]
             ok = options[zs.choose(f, cands)] == (mods[0] if mods else None)
             real["modifier"].append(ok)
             if mods:

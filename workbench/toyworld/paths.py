@@ -15,6 +15,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+TOY_WORLD = "toyworld"  # the name the embedded model goes by: in records, `model=`, `--model`
 CLIP_MODEL_NAME = "toy-world-clip"  # the name open_clip knows the toy CLIP by
 CLIP_CONFIG_FILE = Path(str(resources.files("workbench.toyworld") / f"{CLIP_MODEL_NAME}.json"))
 MODEL_DIR = Path(str(resources.files("workbench.toyworld") / "model"))
@@ -57,6 +58,7 @@ def check_trained(model_dir: Path | str | None = None) -> Path:
     """The model folder, once it holds a trained model; else an error that says how to make one."""
     root = Path(model_dir) if model_dir is not None else MODEL_DIR
     if not is_trained(root):
+        other = " (or leave the model folder out for the shipped one)" if model_dir is not None else ""
         raise FileNotFoundError(f"no trained toy-world model in {root}; run `workbench toyworld train --out DIR` "
-                                "first (or leave the model folder out for the shipped one)")
+                                f"first{other}")
     return root

@@ -27,7 +27,7 @@ import numpy as np
 
 from .effects import blur, luminance
 from .oracle import Oracle, _box3, connected_parts
-from .world import PromptSpec, Scene, ToyWorld, _tidy
+from .world import PromptSpec, Scene, ToyWorld, scene_prompt
 
 ENGINES = ("octane", "unreal", "blender")  # effect keys of the render_engines tags
 FIT_SEED = 424_242                         # world seed of the scenes the reader is fitted on
@@ -148,8 +148,7 @@ class RenderEngineOracle:
             for engine in (None, *ENGINES):
                 mods = (self.refs[engine],) if engine else ()
                 images.append(self.world.render(Scene(scene.objects, scene.background, mods, seed=scene.seed)))
-                words = [f"a {spec.colour} {spec.shape} on a {spec.background} background"]
-                prompts.append(_tidy(", ".join(words + [v.modifier(m).phrase for m in mods])))
+                prompts.append(scene_prompt(spec.colour, spec.shape, spec.background, [v.modifier(m).phrase for m in mods]))
                 labels.append(engine)
         return Probe(np.stack(images), prompts, labels)
 

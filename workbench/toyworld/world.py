@@ -106,6 +106,12 @@ def _tidy(text):
     return re.sub(r"\b([aA]) (?=[aeiouAEIOU])", r"\1n ", text)   # "a orange" -> "an orange"
 
 
+def scene_prompt(colour: str, shape: str, background: str, phrases=()) -> str:
+    """The evaluation prompts' shape, modifiers' phrases in the order given:
+    "a red circle on a white background, octane render, 1900s"."""
+    return _tidy(", ".join([f"a {colour} {shape} on a {background} background", *phrases]))
+
+
 # -----------------------------------------------------------------------------
 # 2. The world
 
@@ -129,7 +135,7 @@ class ToyWorld:
         self._by_category = {cat: [m for m in v.modifiers if m.category == cat]
                              for cat in v.categories}
 
-    # 3a. sampling -------------------------------------------------------------
+    # 2a. sampling -------------------------------------------------------------
     def sample_scene(self, rng: np.random.Generator, spec: PromptSpec | None = None) -> Scene:
         """A random scene; with `spec`, one that shows what the spec asks for."""
         c, v, n = self.config, self.vocab, self.config.size
@@ -190,7 +196,7 @@ class ToyWorld:
         third = (hi - lo) / 3
         return "small" if obj.size <= lo + third else "large" if obj.size >= hi - third else None
 
-    # 3b. rendering ------------------------------------------------------------
+    # 2b. rendering ------------------------------------------------------------
     def render(self, scene: Scene) -> np.ndarray:
         """Paint a scene: uint8 array (size, size, 3)."""
         v = self.vocab
@@ -200,7 +206,7 @@ class ToyWorld:
                              [v.modifier(ref).effect for ref in scene.modifiers], scene.seed,
                              self.config.size, self.config.supersample)
 
-    # 3c. captions -------------------------------------------------------------
+    # 2c. captions -------------------------------------------------------------
     def caption(self, scene: Scene, rng: np.random.Generator) -> str:
         """A prompt-like caption with random wording; modifier fragments appear verbatim."""
         c, v, cap = self.config, self.vocab, self.vocab.captions
@@ -244,7 +250,7 @@ class ToyWorld:
             (before if rng.random() < c.modifier_before_rate else after).append(text)
         return _tidy(", ".join(before + [subject] + after))
 
-    # 3d. datasets ------------------------------------------------------------
+    # 2d. datasets ------------------------------------------------------------
     def sample(self, seed: int, index: int = 0) -> Sample:
         """Item `index` of batch(seed, ...): (image, caption, scene)."""
         rng = np.random.default_rng([seed, index])
@@ -306,11 +312,11 @@ class ToyWorld:
             cats = list(self._by_category)
             mods = [_pick(rng, self._by_category[cats[k]])
                     for k in rng.choice(len(cats), size=i % 3, replace=False)]
-            prompt = _tidy(", ".join([f"a {colour} {shape} on a {bg} background"] + [m.phrase for m in mods]))
+            prompt = scene_prompt(colour, shape, bg, [m.phrase for m in mods])
             out.append(EvalPrompt(prompt, self.scene_from_prompt(prompt)))
         return out
 
-    # 3e. parsing prompts back -------------------------------------------------
+    # 2e. parsing prompts back -------------------------------------------------
     def scene_from_prompt(self, prompt: str, rng: np.random.Generator | None = None) -> PromptSpec:
         """Read what a prompt asks for (unknown words are ignored). With `rng`, the spec
         also carries `.scene`, a random scene that shows it."""

@@ -9,12 +9,12 @@ show inline, never exceptions thrown into the notebook.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from workbench.prompts.compose import Composition, compose, default_library, default_policy, text_list
 from workbench.prompts.library import TagLibrary, UnknownTagError
 from workbench.prompts.policy import Policy, PolicyRefusal
+from workbench.widgets.view import Observable
 
 
 @dataclass(frozen=True)
@@ -26,16 +26,16 @@ class TokenStatus:
     truncated: tuple[str, ...]
 
 
-class ComposerState:
+class ComposerState(Observable):
     """Subject + ordered modifier picks + negative prompt, recomposed on every change."""
 
     def __init__(self, subject: str = "", tags=(), negative: str = "", *,
                  library: TagLibrary | None = None, policy: Policy | None = None):
+        super().__init__()
         self.library = library or default_library()
         self.policy = policy if policy is not None else default_policy()
         self._subject, self._negative = subject, negative
         self._tags: list[str] = []
-        self._observers: list[Callable[[ComposerState], None]] = []
         self.result: Composition | None = None
         self.error: str = ""
         for ref in tags:
@@ -120,10 +120,6 @@ class ComposerState:
             rows.append(f"<div class='wb-{level}' style='{style}'>{esc(level)}: {esc(text)}</div>")
         return "\n".join(rows)
 
-    # --- observers ----------------------------------------------------------------------------
-    def observe(self, callback: Callable[[ComposerState], None]) -> None:
-        self._observers.append(callback)
-
     def _recompose(self) -> None:
         try:
             self.result = compose(self._subject, self._tags, self._negative, library=self.library, policy=self.policy)
@@ -132,5 +128,4 @@ class ComposerState:
             self.result, self.error = None, f"refused: {err}"
         except (ValueError, UnknownTagError) as err:
             self.result, self.error = None, str(err)
-        for callback in self._observers:
-            callback(self)
+        self._changed()

@@ -8,8 +8,9 @@ so tests drive a whole session without a browser.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
+
+from workbench.widgets.view import Observable
 
 
 def reproduce_snippet(record) -> str:
@@ -56,14 +57,14 @@ def same(a, b) -> bool:
             return False
 
 
-class _Observable:
+class _Observable(Observable):
     """Observers hear of every run and progress step, and of every input set from code, so a view
     shows what Generate will use."""
 
     INPUTS = frozenset({"prompt", "subject", "seeds", "steps", "guidance", "category", "values"})
 
     def __init__(self):
-        self._observers: list[Callable] = []
+        super().__init__()
         self.done, self.total, self.error = 0, 0, ""
 
     def __setattr__(self, name, value):
@@ -71,13 +72,6 @@ class _Observable:
         super().__setattr__(name, value)
         if changed:
             self._changed()
-
-    def observe(self, callback: Callable) -> None:
-        self._observers.append(callback)
-
-    def _changed(self) -> None:
-        for callback in self._observers:
-            callback(self)
 
     def _progress(self, done: int, total: int) -> None:
         self.done, self.total = done, total

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import html
-import io
 
 import ipywidgets as w
 
@@ -20,11 +19,11 @@ from workbench.widgets.view import LazyView
 def _png(image, size: int | None = None) -> bytes:
     from PIL import Image
 
+    from workbench.store.png import png_bytes
+
     if size:
         image = image.resize((size, size * image.height // image.width), Image.NEAREST)
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
+    return png_bytes(image)
 
 
 class _View(LazyView):
