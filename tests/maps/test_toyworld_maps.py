@@ -47,3 +47,14 @@ def test_centring_closes_the_toy_clip_modality_gap(toy_clip):
     is_image = np.r_[np.zeros(len(prompts), bool), np.ones(len(prompts), bool)]
     raw, centred = modality_gap(X, is_image), modality_gap(centre_modalities(X, is_image), is_image)
     assert centred < raw / 3, (raw, centred)
+
+
+def test_rank_puts_the_colour_an_image_shows_first(toy_clip):
+    """ClipEmbedder.rank, clip-interrogator's ranking: labels sorted by similarity to the image."""
+    labels = ["a blue square", "a red circle", "a green star"]
+    image = render(["a red circle on a white background"])[0]
+    ranked = toy_clip.rank(image, labels)
+    assert [label for label, _ in ranked][0] == "a red circle"
+    assert sorted(labels) == sorted(label for label, _ in ranked)
+    assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
+    assert toy_clip.rank(image, labels, top=1) == ranked[:1]
