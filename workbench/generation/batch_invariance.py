@@ -21,10 +21,10 @@ a `Linear`, and (2) a 1x1 convolution, as one batched product of per-image matri
 (`torch.bmm`: each image's product is the same small problem whatever the batch); (3) run any
 other convolution on a standard-layout input, and a lone image beside a copy of itself; and
 (4) give `GroupNorm` a standard-layout input. Weights, `state_dict` and the outputs' meaning
-are unchanged. On the embedded model a 3x3 grid costs the same within the noise (-1.6 %, the
-median of 7 interleaved rounds, 2026-12-02), and one image without guidance 11 % to a third
-more, by machine (+17 % that day; its convolutions run twice), as measured in
-`benchmarks/bench_generation.py`. It is applied on the
+are unchanged. On the embedded model a 3x3 grid costs the same within the noise (-1.6 % and
+-6.7 % in two runs on 2026-12-02, each the median of 7 interleaved rounds), and one image
+without guidance 11 % to a third more (+17 % and +31 % those two runs; its convolutions run
+twice), as measured in `benchmarks/bench_generation.py`. It is applied on the
 CPU only: GPU libraries vary with the batch in other layers as well, so there the promise is
 not made.
 """
