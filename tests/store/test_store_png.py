@@ -222,8 +222,8 @@ def test_long_seeds_from_peers_are_kept_to_the_digit(tmp_path):
     text = "a cat\nSteps: 20, Sampler: Euler, Seed: 1, CFG scale: nan, Size: 64x48, Variation seed strength: inf"
     request = read_png_metadata(peer_png(tmp_path / "n.png", {"parameters": text})).request
     assert (request.guidance, request.variation_strength) == (0.0, 0.0)  # unknown: JSON has no NaN for other tools
-    text = "a cat\nSteps: 20, Sampler: Euler, Seed: 1, CFG scale: 1" + "0" * 400 + ", Size: 64x48"
-    assert read_png_metadata(peer_png(tmp_path / "o.png", {"parameters": text})).request.guidance == 0.0  # past 1e308
+    huge = json.dumps({**INVOKE_METADATA, "cfg_scale": 10**400})  # a JSON integer no float holds
+    assert read_png_metadata(peer_png(tmp_path / "o.png", {"invokeai_metadata": huge})).request.guidance == 0.0
 
 
 def test_a_null_prompt_from_invokeai_is_no_prompt(tmp_path):
