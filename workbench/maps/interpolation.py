@@ -59,10 +59,10 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
     """
     import torch
 
-    # 1. Check inputs
-    ts = _steps(n)
     from workbench.generation.engine import OverflowedImageError, check_request, finite_pictures
 
+    # 1. Check inputs
+    ts = _steps(n)
     for name, prompt in (("prompt_a", prompt_a), ("prompt_b", prompt_b)):
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError(f"{name} is empty; give the two prompts to walk between")
@@ -71,7 +71,7 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
     ends = [generator.requests(p, seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt,
                                width=size, height=size)[0] for p in (prompt_a, prompt_b)]
     check_request(ends[0], generator.vae_scale)
-    steps, guidance = generator.defaults.resolve(steps, guidance)
+    steps, guidance, size = ends[0].steps, ends[0].guidance, ends[0].width  # the model's defaults filled in
     pipe = generator.pipeline
     if not hasattr(pipe, "encode_prompt"):
         raise ValueError(f"prompt interpolation needs a pipeline with a text encoder (encode_prompt), such as "
@@ -86,7 +86,6 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
                          "pipeline); prompt interpolation supports Stable Diffusion 1.x/2.x-style pipelines")
     (a, negative), (b, _) = encoded  # (1, 77, D) each
     # 3. One fixed starting latent, the same for every frame
-    size = size or generator.native_size
     shape = (pipe.unet.config.in_channels, size // generator.vae_scale, size // generator.vae_scale)
     latent = initial_latent(seed, shape)
     # 4. Slerp the conditioning and run the pipeline, a batch at a time

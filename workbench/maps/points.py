@@ -231,7 +231,7 @@ def points_from_store(store, clip=None, run: int | None = None, limit: int | Non
         store = RunStore(folder)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit is the most images to map, a whole number of 1 or more; got {limit!r}")
-    runs = [r["id"] for r in store.runs()]
+    runs = [r["id"] for r in store.runs()] if run is not None else []  # listed only to check `run`
     if run is not None and run not in runs:
         raise ValueError(f"the store {store.folder} has no run {run!r}; its runs are "
                          f"{', '.join(map(str, runs)) or 'none yet'} (RunStore(folder).runs() names them)")

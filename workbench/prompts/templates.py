@@ -55,6 +55,9 @@ RESERVED = {"$": "'N$$' picks N variants, '${name=...}' sets a variable", "%": "
             "#": "it starts a comment that runs to the end of the line"}
 
 
+HASH_ADVICE = "write it out in words ('hex ff0000', 'hashtag'), or put a comment on a line of its own"
+
+
 def dropped_by_comment(line: str) -> str | None:
     """What a '#' after text on `line` would drop as a comment (a colour '#ff0000', a hashtag),
     or None: only whole comment lines are taken as comments."""
@@ -74,9 +77,6 @@ def check_comments(template: str) -> None:
     if all(not line.strip() or line.lstrip().startswith("#") for line in lines):
         raise ValueError("the template is all comments (a line starting with '#' is one) and gives no prompt; "
                          "write '#1' as 'number 1', or add a line of prompt")
-
-
-HASH_ADVICE = "write it out in words ('hex ff0000', 'hashtag'), or put a comment on a line of its own"
 
 
 def _without_blank_lines(prompt: str) -> str:
@@ -151,8 +151,9 @@ class TemplateExpander:
             if cap < 1:
                 raise ValueError(f"the cap must be at least 1, not {cap}")
             context = _ParseOnceContext(wildcard_manager=self._manager, default_sampling_method=SamplingMethod.COMBINATORIAL)
-            prompts = [_without_blank_lines(str(p)) for p in context.sample_prompts(template, cap + 1)]
-            if len(prompts) > cap and n is None:  # one more asked for, to know whether the default cut it
+            wanted = cap + 1 if n is None else cap  # one more, to know whether the default cap cut the list
+            prompts = [_without_blank_lines(str(p)) for p in context.sample_prompts(template, wanted)]
+            if len(prompts) > cap:
                 warnings.warn(f"the template makes more than {cap} prompts; these are the first {cap} "
                               "(ask for more with n= or --cap)", stacklevel=2)
             return prompts[:cap]

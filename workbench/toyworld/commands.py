@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -54,6 +53,7 @@ def cmd_sample(args) -> int:
     from PIL import Image
 
     from workbench.generation.grids import grid_image, with_blanks
+    from workbench.store.png import png_bytes
     from workbench.toyworld.world import ToyWorld
 
     if not args.out.lower().endswith(".png"):
@@ -65,9 +65,7 @@ def cmd_sample(args) -> int:
     cols = 8
     rows = -(-args.n // cols)
     tiles = with_blanks([Image.fromarray(i) for i in images], rows * cols)
-    png = io.BytesIO()
-    grid_image(tiles, rows, cols, title="toy world samples").save(png, format="PNG")
-    write_file(sheet, png.getvalue(), overwrite=args.force)
+    write_file(sheet, png_bytes(grid_image(tiles, rows, cols, title="toy world samples")), overwrite=args.force)
     write_file(notes, "\n".join(captions) + "\n", overwrite=args.force)
     print(f"{args.n} samples: {sheet} (captions in {notes})")
     return 0

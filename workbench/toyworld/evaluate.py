@@ -207,13 +207,11 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     from workbench.generation.defaults import GenerationDefaults, check_guidance, check_steps, read_defaults
     from workbench.toyworld.oracle import Oracle
     from workbench.toyworld.recipe import round_trip
-    from workbench.toyworld.render_oracle import drawn_render_engines
+    from workbench.toyworld.render_oracle import FIT_SEED, drawn_render_engines
 
     prompt_seed = PROMPT_SEED if prompt_seed is None else int(prompt_seed)
     if prompt_seed < 0:
         raise ValueError(f"prompt_seed (--prompt-seed) must be 0 or more, got {prompt_seed}")
-    from workbench.toyworld.render_oracle import FIT_SEED
-
     if prompt_seed == FIT_SEED:  # the render-engine probe would score its reader on its own fitting scenes
         raise ValueError(f"--prompt-seed {FIT_SEED} is the seed the render-engine reader is fitted on, so it is not "
                          "an independent sample; choose another")
