@@ -213,6 +213,8 @@ CASES = [
      TypeError, r"images\[0\] is ndarray; give PIL images: Image.open\(path\)"),
     ("evaluation on the render reader's own fitting seed", lambda t: _evaluate()(prompt_seed=424242), ValueError,
      r"--prompt-seed 424242 is the seed the render-engine reader is fitted on, so it is not an independent sample"),
+    ("map epochs given as True", lambda t: _umap(n_epochs=True), ValueError,
+     r"n_epochs must be a positive whole number \(or None for \d+\), got True"),
     ("map spacing given as text", lambda t: _umap(min_dist="0.1x"), ValueError,
      r"min_dist must be a number between 0 and 1, got '0.1x'"),
     ("map of prompts with its spacing given as text", lambda t: _map(min_dist="abc"), ValueError,
@@ -254,3 +256,15 @@ CASES = [
 def test_bad_input_gets_a_clear_error(tmp_path, action, error, pattern):
     with pytest.raises(error, match=pattern):
         action(tmp_path)
+
+
+
+def test_numpy_integers_pass_where_a_whole_number_is_asked(tmp_path):
+    """Counts often come out of NumPy (np.arange, a shape, a sum): they pass every whole-number
+    check as ints do (a template's n and a map's limit were refused), and give the same result."""
+    from workbench.maps.points import points_from_store
+    from workbench.store.catalogue import RunStore
+
+    assert expand("a {red|blue|green} fox", n=np.int64(2)) == expand("a {red|blue|green} fox", n=2)
+    with RunStore(tmp_path / "store") as store, pytest.raises(ValueError, match="has no images to map"):
+        points_from_store(store, clip=object(), limit=np.int64(3))  # past the limit check, to the empty store

@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from workbench.checks import is_whole
+
 TEMPLATES = ("a photo of a {role}", "a photo of a {adjective} {role}")
 
 
@@ -195,7 +197,7 @@ class BiasProbe:
         """The first n images of a cell as a labelled grid, as the Diffusion Bias Explorer shows."""
         from workbench.generation.grids import grid_image
 
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not is_whole(n, 1):
             raise ValueError(f"n is how many images to show, 1 or more; got {n!r}")
         cell = self.cell(role, adjective)
         shown = cell.results[:n]

@@ -24,6 +24,7 @@ import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.checks import is_whole
 from workbench.datafile import DataFileError, entry_list, load_yaml, read_text
 from workbench.toyworld.paths import TOY_WORLD
 
@@ -86,7 +87,7 @@ def read_defaults(folder) -> GenerationDefaults:
 
 def check_steps(steps, name: str = "steps") -> None:
     """Refuse a step count the pipeline would fail on or silently round (ValueError naming `name`)."""
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= MAX_STEPS:
+    if not is_whole(steps, 1, MAX_STEPS):
         raise ValueError(f"{name} must be a whole number from 1 to {MAX_STEPS}, not {steps!r}")
 
 

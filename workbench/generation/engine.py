@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.checks import is_whole
 from workbench.generation.adapters import adapters_hash
 from workbench.generation.defaults import check_guidance, check_steps
 from workbench.generation.loading import LoadedModel, load_model, scheduler_settings, versions
@@ -135,13 +136,13 @@ class ImageGenerator:
         None: the shipped opt-out and blocklist, refusing."""
         from workbench.store.catalogue import RunStore
 
-        if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
+        if max_batch is not None and not is_whole(max_batch, 1):
             raise ValueError(f"max_batch is the most images per pipeline call, a whole number of 1 or more (or None "
                              f"for 9 on the CPU, 32 on a GPU); got {max_batch!r}")
         self.model = model if isinstance(model, LoadedModel) else load_model(
             model, device=device, dtype=dtype, trust_pickle=trust_pickle)
         self.store = RunStore(store) if isinstance(store, (str, Path)) else store
-        self.max_batch = max_batch or (9 if self.model.device == "cpu" else 32)
+        self.max_batch = int(max_batch) if max_batch else (9 if self.model.device == "cpu" else 32)
         self.progress = progress
         self.policy = policy
         self._versions = versions()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from workbench.checks import is_whole
+
 CELL_MIN = 160  # px: small model outputs are scaled up to at least this for readable grids
 
 
@@ -110,9 +112,9 @@ def variation_grid(generator, prompt, seeds="0-8", *, cols: int | None = None, o
     from workbench.generation.seeds import parse_seeds
 
     seeds = parse_seeds(seeds)
-    if cols is not None and (isinstance(cols, bool) or not isinstance(cols, int) or cols < 1):
+    if cols is not None and not is_whole(cols, 1):
         raise ValueError(f"cols must be a whole number of 1 or more, not {cols!r}")
-    cols = cols or (len(seeds) if len(seeds) <= 3 else math.ceil(len(seeds) ** 0.5))
+    cols = int(cols) if cols else (len(seeds) if len(seeds) <= 3 else math.ceil(len(seeds) ** 0.5))
     rows = -(-len(seeds) // cols)
     results = generator.generate(generator.requests(prompt, seeds, **kwargs),
                                  compositions=_compositions([prompt]), on_image=on_image)

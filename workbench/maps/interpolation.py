@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workbench.checks import is_whole
 from workbench.generation.seeds import check_seed, initial_latent, slerp
 
 MAX_FRAMES = 64
@@ -45,7 +46,7 @@ class Strip:
 
 
 def _steps(n: int) -> np.ndarray:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= MAX_FRAMES:
+    if not is_whole(n, 2, MAX_FRAMES):
         raise ValueError(f"n is the number of frames, from 2 (the two ends) to {MAX_FRAMES}; got {n!r}")
     return np.linspace(0.0, 1.0, int(n))
 

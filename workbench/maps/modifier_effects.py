@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from workbench.checks import is_whole
+
 
 def fragment_text(tag) -> str:
     """The words a tag adds to a prompt; a {prompt} slot reads "something" ("a woodcut print of something")."""
@@ -140,7 +142,7 @@ def rank_modifiers(clip, image, library=None, top: int = 3, categories=None) -> 
     known = {c.name for c in library}
     if wanted is not None and wanted - known:
         raise ValueError(f"unknown categories {sorted(wanted - known)}; the library has: {', '.join(sorted(known))}")
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+    if not is_whole(top, 1):
         raise ValueError(f"top must be a whole number of at least 1, got {top!r}")
     tags = [tag for category in library if wanted is None or category.name in wanted for tag in category]
     if not tags:

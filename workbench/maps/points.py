@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.checks import is_whole
+
 COLOUR_FIELDS = ("modifier", "category", "seed", "model", "source", "kind")
 NONE = "(none)"
 
@@ -229,12 +231,13 @@ def points_from_store(store, clip=None, run: int | None = None, limit: int | Non
                                     "folder that ImageGenerator(store=...) or `workbench generate --out DIR` wrote "
                                     "(DIR/store)")
         store = RunStore(folder)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    if limit is not None and not is_whole(limit, 1):
         raise ValueError(f"limit is the most images to map, a whole number of 1 or more; got {limit!r}")
     runs = [r["id"] for r in store.runs()] if run is not None else []  # listed only to check `run`
     if run is not None and run not in runs:
         raise ValueError(f"the store {store.folder} has no run {run!r}; its runs are "
                          f"{', '.join(map(str, runs)) or 'none yet'} (RunStore(folder).runs() names them)")
+    limit = None if limit is None else int(limit)  # sqlite takes no numpy integers
     stored = store.images(run=run, limit=limit)
     catalogued = len(store) if run is None and limit is None else len(stored)
     if catalogued > len(stored):  # rows whose PNG is gone: RunStore.images() already left them out

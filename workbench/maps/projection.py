@@ -31,6 +31,8 @@ import warnings
 
 import numpy as np
 
+from workbench.checks import is_whole
+
 EXACT_KNN_MAX = 8192  # points: above this, umap-learn's approximate NNDescent finds the neighbours
 DEFAULT_EPOCHS = 200  # interactive default; umap-learn's own is 500 below 10,000 points
 BLOCK = 1024  # rows per block of the exact kNN (memory: BLOCK x N floats)
@@ -234,14 +236,14 @@ def check_umap_settings(n_components, n_neighbors, min_dist, n_epochs=None, n: i
     """Raise a ValueError naming the first bad UMAP setting; `n`, the number of points, when known."""
     if n_components not in (2, 3):
         raise ValueError(f"n_components must be 2 or 3 for a map, got {n_components!r}")
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 2:
+    if not is_whole(n_neighbors, 2):
         raise ValueError(f"n_neighbors must be a whole number of at least 2, got {n_neighbors!r}")
     if n is not None and n_neighbors >= n:
         raise ValueError(f"n_neighbors={n_neighbors} is larger than the data: the map has {n} points, so "
                          f"n_neighbors can be at most {n - 1}; lower n_neighbors or add points")
     if isinstance(min_dist, bool) or not isinstance(min_dist, numbers.Real) or not 0.0 <= min_dist <= 1.0:
         raise ValueError(f"min_dist must be a number between 0 and 1, got {min_dist!r}")
-    if n_epochs is not None and (not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1):
+    if n_epochs is not None and not is_whole(n_epochs, 1):
         raise ValueError(f"n_epochs must be a positive whole number (or None for {DEFAULT_EPOCHS}), "
                          f"got {n_epochs!r}")
 

@@ -27,6 +27,7 @@ from dynamicprompts.parser.parse import parse
 from dynamicprompts.sampling_context import SamplingContext
 from dynamicprompts.wildcards import WildcardManager
 
+from workbench.checks import is_whole
 from workbench.prompts.library import TagLibrary, shipped_tags_dir
 
 Mode = Literal["combinatorial", "random"]
@@ -142,8 +143,9 @@ class TemplateExpander:
             raise TypeError(f"template must be text, not {type(template).__name__}")
         if not template.strip():
             raise ValueError("template is empty; write a prompt such as 'a {red|blue} house, __decades__'")
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+        if n is not None and not is_whole(n):
             raise ValueError(f"n must be a whole number, not {n!r}")
+        n = None if n is None else int(n)
         check_comments(template)
         self._check_wildcards(template)
         if mode == "combinatorial":
