@@ -21,6 +21,18 @@ def test_compose_prints_prompt_tokens_and_modifiers(capsys):
     assert "modifiers: render_engines:octane-render, decades:1960s" in out
 
 
+
+def test_version_is_the_package_version_and_the_distributions(capsys):
+    from importlib.metadata import version
+
+    import workbench
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"workbench {workbench.__version__}\n"
+    assert workbench.__version__ == version("prompt-workbench")  # pyproject.toml says it too
+
 def test_compose_json_is_a_composition(capsys):
     from workbench.prompts import Composition
 

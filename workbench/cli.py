@@ -21,6 +21,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from workbench import __version__
 from workbench.datafile import DataFileError
 
 EXIT_USAGE = 2
@@ -169,6 +170,7 @@ def cmd_expand(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="Prompt Workbench: compose, generate, compare, map.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--tags-dir", action="append", metavar="DIR",
                         help="extra tag files or folders to load beside the shipped ones (repeatable)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
