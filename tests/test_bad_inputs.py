@@ -66,6 +66,11 @@ def _oracle():
     return Oracle()
 
 
+def _touch(path):
+    path.write_bytes(b"")
+    return path
+
+
 def _evaluate():
     from workbench.toyworld.evaluate import evaluate
 
@@ -247,6 +252,10 @@ CASES = [
      r"guidance \(--guidance\) must be a number, 0 or more \(1 turns classifier-free guidance off\), not inf"),
     ("toy-world evaluation with 2.5 steps", lambda t: _evaluate()(steps=2.5), ValueError,
      r"steps \(--steps\) must be a whole number from 1 to 1000, not 2.5"),
+    ("toy-world evaluation drawing its misses into a JPEG", lambda t: _evaluate()(misses=t / "misses.jpg"), ValueError,
+     r"misses \(--misses\) is the picture to write, a .png file such as misses.png; got .*misses.jpg"),
+    ("toy-world evaluation drawing its misses over a file", lambda t: _evaluate()(misses=_touch(t / "m.png")),
+     FileExistsError, r"m.png already exists; write to another file, or replace it with overwrite=True"),
     ("toy-world evaluation without render scenes", lambda t: _evaluate()(render_scenes=0), ValueError,
      r"render_scenes must be 1 or more, got 0; the render-engine probe needs at least one scene"),
 ]

@@ -1,9 +1,10 @@
 """The evaluation's linear probe: it reports what frozen features hold, and no more."""
 
 import numpy as np
+import pytest
 
-from workbench.toyworld.evaluate import category_figures, linear_probe, modifier_hits
 from workbench.toyworld.vocabulary import Vocabulary
+from workbench.toyworld.zero_shot import category_figures, linear_probe, modifier_hits
 
 
 def _features(rng, labels, signal):
@@ -74,3 +75,28 @@ def test_seed_pairs_count_a_visible_patch_not_a_faint_change():
     assert f["pairs"] == 4
     assert f["share_visibly_different"] == 0.25                    # only the patch
     assert f["share_mean_over_8_levels"] == 0.25                   # only the tint, by the old test
+
+
+def test_miss_sheet_keeps_only_misses_and_counts_them_all(tmp_path):
+    from PIL import Image
+
+    from workbench.toyworld import misses
+
+    sheet = misses.MissSheet()
+    red, blue = np.full((64, 64, 3), (200, 30, 30), np.uint8), np.full((64, 64, 3), (30, 30, 200), np.uint8)
+    asked = {"colour": "red", "shape": "circle", "background": "white"}
+    assert not sheet.add(red, red, asked, dict(asked))
+    assert sheet.add(blue, red, asked, {**asked, "colour": "blue", "shape": None}, "a red circle on white")
+    for _ in range(misses.MAX_ROWS + 5):
+        sheet.add(blue, red, asked, {**asked, "background": "black"})
+    assert (sheet.seen, sheet.missed, len(sheet.rows)) == (misses.MAX_ROWS + 7, misses.MAX_ROWS + 6, misses.MAX_ROWS)
+    assert sheet.rows[0][2][:2] == ["asked: red circle on white", "read: blue ? on white"]
+    path = sheet.save(tmp_path / "misses.png")
+    with Image.open(path) as im:  # 56 px of titles, then a row per kept miss: generated, then the world's
+        assert im.height == 56 + misses.MAX_ROWS * 132
+        assert im.getpixel((60, im.height - 60)) == (30, 30, 200) and im.getpixel((190, im.height - 60)) == (200, 30, 30)
+    with pytest.raises(FileExistsError, match="already exists"):
+        sheet.save(path)
+    empty = misses.MissSheet()
+    empty.add(red, red, asked, dict(asked))
+    assert empty.image().height == 56  # its title says every image was read as asked

@@ -16,10 +16,15 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def figures():
+def misses_sheet(tmp_path_factory):
+    return tmp_path_factory.mktemp("evaluation") / "misses.png"
+
+
+@pytest.fixture(scope="module")
+def figures(misses_sheet):
     from workbench.toyworld.evaluate import evaluate
 
-    return evaluate(quick=True)  # 24 prompts x 1 seed, 400 real images
+    return evaluate(quick=True, misses=misses_sheet)  # 24 prompts x 1 seed, 400 real images
 
 # The shipped model (run 7) meets every bar on the full evaluation (300 prompts x 2 seeds,
 # model/evaluation.json), but colour (0.92) and render engines in generated images (0.77; 0.68 to
@@ -56,6 +61,18 @@ def test_loads_through_ordinary_loaders_offline():
         torch.testing.assert_close(pipe.text_encoder(ids).last_hidden_state,
                                    clip_text_hidden_states(clip.eval(), ids), atol=1e-4, rtol=1e-4)
 
+
+def test_the_misses_sheet_shows_every_image_the_oracle_read_wrong(figures, misses_sheet):
+    from PIL import Image
+
+    from workbench.toyworld.misses import MAX_ROWS
+
+    oracle = figures["oracle"]
+    errors = [oracle["n"] - round(oracle[k] * oracle["n"]) for k in ("colour", "shape", "background")]
+    with Image.open(misses_sheet) as sheet:  # titles (56 px), then a row of 128 px images, 4 px apart, per miss
+        rows = (sheet.height - 56) // 132
+    # an image may be wrong on several counts: at least the commonest error's count, at most their sum
+    assert min(max(errors), MAX_ROWS) <= rows <= min(sum(errors), MAX_ROWS)
 
 def test_generated_images_show_what_the_prompt_asks(figures):
     o = figures["oracle"]  # chance: colour 1/8, background 1/5, shape 1/7

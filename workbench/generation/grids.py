@@ -22,14 +22,15 @@ from workbench.checks import is_whole
 CELL_MIN = 160  # px: small model outputs are scaled up to at least this for readable grids
 
 
-def _font(size: int):
+def label_font(size: int):
+    """Pillow's default font at `size` pixels, for titles drawn on pictures."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one bitmap size
         return ImageFont.load_default()
 
 
-def _fit(draw, text: str, font, width: int) -> str:
+def fit_text(draw, text: str, font, width: int) -> str:
     """Shorten text with an ellipsis until it fits `width` pixels."""
     if draw.textlength(text, font=font) <= width:
         return text
@@ -51,7 +52,7 @@ def grid_image(images: Sequence[Image.Image], rows: int, cols: int, row_titles: 
     w0, h0 = images[0].size
     scale = max(1, -(-CELL_MIN // max(w0, 1))) if cell is None else max(1, cell // w0)
     cw, ch = w0 * scale, h0 * scale
-    font = _font(max(12, min(20, cw // 10)))
+    font = label_font(max(12, min(20, cw // 10)))
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     left = min(260, max((int(probe.textlength(t, font=font)) + 16 for t in row_titles), default=0))
     top_title = 30 if title else 0
@@ -60,14 +61,14 @@ def grid_image(images: Sequence[Image.Image], rows: int, cols: int, row_titles: 
     canvas = Image.new("RGB", (left + cols * (cw + pad) + pad, top + rows * (ch + pad) + pad), "white")
     draw = ImageDraw.Draw(canvas)
     if title:
-        draw.text((pad + 4, 6), _fit(draw, title, font, canvas.width - 8), fill="black", font=font)
+        draw.text((pad + 4, 6), fit_text(draw, title, font, canvas.width - 8), fill="black", font=font)
     for c, text in enumerate(col_titles):
         x = left + pad + c * (cw + pad)
-        draw.text((x + 2, top_title + 4), _fit(draw, text, font, cw - 4), fill="black", font=font)
+        draw.text((x + 2, top_title + 4), fit_text(draw, text, font, cw - 4), fill="black", font=font)
     for r in range(rows):
         y = top + pad + r * (ch + pad)
         if r < len(row_titles):
-            draw.text((6, y + ch // 2 - 8), _fit(draw, row_titles[r], font, left - 10), fill="black", font=font)
+            draw.text((6, y + ch // 2 - 8), fit_text(draw, row_titles[r], font, left - 10), fill="black", font=font)
         for c in range(cols):
             img = images[r * cols + c].convert("RGB")
             canvas.paste(img.resize((cw, ch), Image.NEAREST), (left + pad + c * (cw + pad), y))

@@ -10,7 +10,8 @@ trained on it.
     oracle.py         reads an image back (background, colour, shape) without a network
     render_oracle.py  reads which render engine an image shows, without a network (scikit-learn)
     recipe.py, train.py, clip_stages.py, models.py, estimate.py   the model and its recipe
-    evaluate.py       the quality figures of the model card
+    evaluate.py       the quality figures of the model card; zero_shot.py, the toy CLIP's
+                      reading of them; misses.py, the oracle's misses as a picture
     paths.py          where the shipped model lives; commands.py  `workbench toyworld ...`
 
 The world, effects and oracles use numpy, Pillow and PyYAML (and scikit-learn, imported when a

@@ -3,6 +3,7 @@
     workbench toyworld train --out DIR [--seed 0] [--quick]
     workbench toyworld train --estimate          # how long the recipe would take on this machine
     workbench toyworld evaluate [--model-dir DIR] [--prompts 300] [--prompt-seed N] [--steps N] [--guidance G] [--json]
+                                [--misses misses.png [--force]]
     workbench toyworld sample --out sheet.png [--n 64] [--seed 0] [--force]   # and sheet.txt, the captions
     workbench toyworld bias-check [--seeds 400] [--guidance 1] [--world] [--store DIR] [--json]
 """
@@ -40,7 +41,8 @@ def cmd_evaluate(args) -> int:
     from workbench.toyworld.evaluate import evaluate
 
     figures = evaluate(model_dir=args.model_dir, n_prompts=args.prompts, steps=args.steps, guidance=args.guidance,
-                       quick=args.quick, prompt_seed=args.prompt_seed, progress=True)
+                       quick=args.quick, prompt_seed=args.prompt_seed, progress=True, misses=args.misses,
+                       overwrite=args.force)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
@@ -140,6 +142,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=whole_number(1), help="denoising steps (default: the model's own)")
     p.add_argument("--guidance", type=number(0), help="guidance scale (default: the model's own)")
     p.add_argument("--quick", action="store_true", help="a fast subset")
+    p.add_argument("--misses", metavar="PNG", help="also draw the images the oracle read wrong, beside the world's "
+                   "renders of their prompts, into this picture")
+    p.add_argument("--force", action="store_true", help="replace the --misses picture if it exists")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
     p = toy_sub.add_parser("sample", help="a contact sheet of world images with their captions")

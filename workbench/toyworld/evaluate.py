@@ -35,6 +35,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,7 +43,8 @@ import torch
 from workbench.threads import measured_on
 from workbench.toyworld import models, paths
 from workbench.toyworld.recipe import RECIPE_THREADS
-from workbench.toyworld.world import ToyWorld, scene_prompt
+from workbench.toyworld.world import ToyWorld
+from workbench.toyworld.zero_shot import ZeroShot, accuracy, candidate_prompt, category_figures, linear_probe, modifier_hits
 
 REAL_SEED = 777_777  # world seed of held-out real images (training uses 1000 + train seed)
 PROBE_SEED = 777_778  # world seed of the linear probe's training images
@@ -92,85 +94,6 @@ def generate(pipe, prompts, seeds, steps=models.INFERENCE_STEPS, guidance=models
     return np.concatenate(out)
 
 
-# ---------------------------------------------------------------------------------------------
-# Zero-shot with the toy CLIP
-# ---------------------------------------------------------------------------------------------
-
-
-class ZeroShot:
-    """Scores images against candidate prompts with the toy CLIP."""
-
-    def __init__(self, clip_model):
-        import open_clip
-
-        self.model = clip_model.eval()
-        self.tokenize = open_clip.get_tokenizer(paths.CLIP_MODEL_NAME)
-        self._cache: dict[str, torch.Tensor] = {}
-
-    @torch.no_grad()
-    def image_features(self, images: np.ndarray) -> torch.Tensor:
-        from workbench.toyworld.recipe import to_clip_input
-
-        feats = [self.model.encode_image(to_clip_input(images[s : s + 256]), normalize=True)
-                 for s in range(0, len(images), 256)]
-        return torch.cat(feats)
-
-    @torch.no_grad()
-    def text_features(self, texts: list[str]) -> torch.Tensor:
-        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        for s in range(0, len(todo), 256):
-            chunk = todo[s : s + 256]
-            feats = self.model.encode_text(self.tokenize(chunk), normalize=True)
-            self._cache.update(zip(chunk, feats))
-        return torch.stack([self._cache[t] for t in texts])
-
-    def choose(self, image_feature: torch.Tensor, candidates: list[str]) -> int:
-        return int((self.text_features(candidates) @ image_feature).argmax())
-
-
-def linear_probe(train_features, train_labels, test_features, test_labels) -> float:
-    """Test accuracy of a logistic-regression probe on frozen features: how much of an
-    attribute the features hold, whether or not the other tower can name it."""
-    from sklearn.linear_model import LogisticRegression
-
-    probe = LogisticRegression(max_iter=2_000).fit(train_features, train_labels)
-    return round(float(probe.score(test_features, test_labels)), 4)
-
-
-def candidate_prompt(vocab, colour, shape, background, modifier_refs) -> str:
-    """A zero-shot candidate: the eval prompt shape, its modifiers in the vocabulary's order."""
-    order = {m.ref: i for i, m in enumerate(vocab.modifiers)}
-    return scene_prompt(colour, shape, background,
-                        [vocab.modifier(r).phrase for r in sorted(modifier_refs, key=order.__getitem__)])
-
-
-def modifier_hits(zs: ZeroShot, vocab, feature, colour, shape, background, modifiers):
-    """For each modifier of a picture: (category, read right, alone). The toy CLIP chooses among
-    the prompt with each modifier of that category or with none of them (chance 1/4); the
-    picture's other modifiers stay in every candidate."""
-    out = []
-    for ref in modifiers:
-        cat = vocab.modifier(ref).category
-        others = [r for r in modifiers if vocab.modifier(r).category != cat]
-        options = [m.ref for m in vocab.modifiers if m.category == cat]
-        cands = [candidate_prompt(vocab, colour, shape, background, others + [o]) for o in options]
-        cands.append(candidate_prompt(vocab, colour, shape, background, others))
-        k = zs.choose(feature, cands)
-        out.append((cat, k < len(options) and options[k] == ref, not others))
-    return out
-
-
-def category_figures(hits, categories) -> dict:
-    """Accuracy per category, overall and where the modifier was the picture's only one."""
-    out = {}
-    for c in categories:
-        every = [ok for cat, ok, _ in hits if cat == c]
-        alone = [ok for cat, ok, only in hits if cat == c and only]
-        out[c] = {"accuracy": _acc(every), "n": len(every), "chance": 0.25,
-                  "alone": _acc(alone), "alone_n": len(alone)}
-    return out
-
-
 def seed_pairs(groups: np.ndarray) -> dict:
     """How different the pictures of other seeds are: `groups` is uint8 (prompts, k, H, W, 3);
     each prompt's first picture is compared with its other k - 1."""
@@ -184,10 +107,6 @@ def seed_pairs(groups: np.ndarray) -> dict:
             "median_abs_diff": round(float(np.median(means)), 2)}
 
 
-def _acc(hits) -> float | None:
-    return round(float(np.mean(hits)), 4) if len(hits) else None
-
-
 # ---------------------------------------------------------------------------------------------
 # The evaluation
 # ---------------------------------------------------------------------------------------------
@@ -196,15 +115,19 @@ def _acc(hits) -> float | None:
 @measured_on(RECIPE_THREADS)
 def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, guidance: float | None = None,
              quick: bool = False, seeds_per_prompt: int = 2, n_real: int = 2000,
-             progress: bool = False, prompt_seed: int | None = None, render_scenes: int = 50) -> dict:
+             progress: bool = False, prompt_seed: int | None = None, render_scenes: int = 50,
+             misses=None, overwrite: bool = False) -> dict:
     """Measure the quality figures of a model folder (default: the shipped model).
 
     Steps and guidance left as None are the model's own (its `generation_defaults.json`).
     `prompt_seed` (default `PROMPT_SEED`) draws the prompts. The first 300 of 600 prompts are the
-    300, so a second, independent sample needs another seed.
+    300, so a second, independent sample needs another seed. `misses`, a .png path: the images
+    the oracle read wrong are drawn there beside the world's renders (`misses.MissSheet`).
     """
+    from workbench.datafile import refuse_existing
     from workbench.generation.batch_invariance import make_pipeline_batch_invariant
     from workbench.generation.defaults import GenerationDefaults, check_guidance, check_steps, read_defaults
+    from workbench.toyworld.misses import MissSheet
     from workbench.toyworld.oracle import Oracle
     from workbench.toyworld.recipe import round_trip
     from workbench.toyworld.render_oracle import FIT_SEED, drawn_render_engines
@@ -220,6 +143,10 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
                          "needs at least one scene")
     if n_prompts < 3:  # the determinism check draws on three prompts
         raise ValueError(f"n_prompts (--prompts) must be 3 or more, got {n_prompts}")
+    if misses is not None:  # before minutes of work, not after
+        if not str(misses).lower().endswith(".png"):
+            raise ValueError(f"misses (--misses) is the picture to write, a .png file such as misses.png; got {misses!r}")
+        refuse_existing(Path(misses), overwrite)
     if steps is not None:
         check_steps(steps, "steps (--steps)")
     if guidance is not None:
@@ -251,17 +178,20 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     # 2. Oracle on generated images and on real renders of the same prompts
     rng = np.random.default_rng(prompt_seed)
     hits = {k: [] for k in ("colour", "shape", "background", "real_colour", "real_shape", "real_background")}
+    sheet = MissSheet()
     for (e, _), img in zip(pairs, images):
         spec = e.spec
         mods = [vocab.modifier(r) for r in spec.modifiers]
         if any(m.changes_colour or m.changes_background for m in mods):
             continue
         real = world.render(world.sample_scene(rng, spec))
+        asked = {"colour": spec.colour, "shape": spec.shape, "background": spec.background}
         for prefix, im in (("", img), ("real_", real)):
             r = oracle.read(im, modifiers=spec.modifiers)
-            hits[prefix + "colour"].append(r.colour == spec.colour)
-            hits[prefix + "shape"].append(r.shape == spec.shape)
-            hits[prefix + "background"].append(r.background == spec.background)
+            for k, value in asked.items():
+                hits[prefix + k].append(getattr(r, k) == value)
+            if not prefix:
+                sheet.add(img, real, asked, {k: getattr(r, k) for k in asked}, e.prompt)
 
     # 3. Modifiers in generated images, per category, chance 1/4
     feats = zs.image_features(images)
@@ -332,22 +262,22 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         "n_generated": len(images),
         "oracle": {
             "n": len(hits["colour"]),
-            "colour": _acc(hits["colour"]),
-            "shape": _acc(hits["shape"]),
-            "background": _acc(hits["background"]),
-            "real_ceiling": {k: _acc(hits["real_" + k]) for k in ("colour", "shape", "background")},
+            "colour": accuracy(hits["colour"]),
+            "shape": accuracy(hits["shape"]),
+            "background": accuracy(hits["background"]),
+            "real_ceiling": {k: accuracy(hits["real_" + k]) for k in ("colour", "shape", "background")},
         },
         "generated_modifier": category_figures(gen_hits, vocab.categories),
         "real_modifier_ceiling": category_figures(real_hits, vocab.categories),
         "round_trip_modifier_ceiling": category_figures(round_trip_hits, vocab.categories),
         "render_engines_by_pixels": drawn,
         "real_zero_shot": {
-            "colour": _acc(real["colour"]), "colour_n": len(real["colour"]), "colour_chance": 1 / len(colours),
-            "shape": _acc(real["shape"]), "shape_n": len(real["shape"]), "shape_chance": 1 / len(shapes),
+            "colour": accuracy(real["colour"]), "colour_n": len(real["colour"]), "colour_chance": 1 / len(colours),
+            "shape": accuracy(real["shape"]), "shape_n": len(real["shape"]), "shape_chance": 1 / len(shapes),
             "shape_linear_probe": shape_probe,
-            "modifier": _acc(real["modifier"]), "modifier_n": len(real["modifier"]),
+            "modifier": accuracy(real["modifier"]), "modifier_n": len(real["modifier"]),
             "modifier_chance": 1 / (len(vocab.modifiers) + 1),
-            "modifier_per_category": {c: _acc(h) for c, h in real_mod_cat.items()},
+            "modifier_per_category": {c: accuracy(h) for c, h in real_mod_cat.items()},
         },
         "determinism": {
             "same_request_identical": bool(np.array_equal(a, b)),
@@ -361,6 +291,8 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         "seconds": round(time.time() - t_start, 1),
     }
     figures["passes"] = passes(figures)
+    if misses is not None:
+        sheet.save(misses, overwrite)
     return figures
 
 
