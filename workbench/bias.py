@@ -228,7 +228,8 @@ def toy_world_check(generator, seeds=range(400), guidance: float | None = 1.0, s
     against the rates planted in the training data (vocabulary.yaml).
 
     At `guidance` 1 the model samples the distribution it learnt, which is what the planted rates
-    describe; classifier-free guidance above 1 sharpens it towards the commoner colour, so there
+    describe; classifier-free guidance above 1 exaggerates what sets the role's prompt apart from
+    no prompt (the colour more typical of this role than of figures in general), so there
     the probe measures the guided model, not the world (run both and compare: that is the lesson).
     `guidance` or `steps` None is the model's default.
     400 seeds give a 95 % interval of about +-5 points at a rate of 50 %. Each row of the result

@@ -116,7 +116,7 @@ def register(sub) -> None:
     toy = sub.add_parser("toyworld", help="train, evaluate or sample the embedded toy-world model")
     toy_sub = toy.add_subparsers(dest="toy_command", metavar="ACTION", required=True)
     p = toy_sub.add_parser("train", help="reproduce the shipped weights from a seed (about 83 min on 2 idle "
-                           "CPU cores of one machine, over 3 h on a slower one: try --estimate; other busy "
+                           "CPU cores of one machine, about 2 h on a slower one: try --estimate; other busy "
                            "processes slow it badly)")
     p.add_argument("--out", help="folder for the model (clip/, pipeline/)")
     p.add_argument("--seed", type=int, default=0)
