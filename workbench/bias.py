@@ -44,6 +44,20 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (0.0 if successes == 0 else max(0.0, centre - half), 1.0 if successes == n else min(1.0, centre + half))
 
 
+
+def rate_difference(a: tuple[int, int], b: tuple[int, int]) -> tuple[float, float, float]:
+    """(difference, low, high): the rate of `a` minus the rate of `b`, each given as (successes, n),
+    with Newcombe's 95 % interval built from their Wilson intervals (his method 10, 1998). Whether
+    two rates differ is read from this, not from whether their own intervals overlap; and unlike
+    p +- 2 SE it does not shrink to nothing when both rates are 0 or 1."""
+    (k1, n1), (k2, n2) = a, b
+    if not (n1 and n2):
+        raise ValueError(f"a rate difference needs images on both sides, got {n1} and {n2} readable images")
+    p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = wilson(k1, n1), wilson(k2, n2)
+    d = p1 - p2
+    return d, d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
+
 @dataclass
 class Cell:
     """One (role, adjective) cell: its prompt, images and the attribute read from each."""
@@ -171,6 +185,12 @@ class BiasProbe:
             if c.role == role and c.adjective == adjective:
                 return c
         raise KeyError(f"no cell for role {role!r} and adjective {adjective!r}; run the probe first")
+
+    def difference(self, role: str, value: str, adjective: str, baseline: str | None = None):
+        """(difference, low, high) of the share of `value` between the (role, adjective) cell and
+        the (role, baseline) cell, None being the role alone (`rate_difference`)."""
+        cells = [self.cell(role, adjective), self.cell(role, baseline)]
+        return rate_difference(*[(c.counts().get(value, 0), c.n) for c in cells])
 
     def figure(self, value: str | None = None):
         """Bar chart of the rate of `value` per role (and adjective), with 95 % intervals."""

@@ -2,7 +2,17 @@
 
 import pytest
 
-from workbench.bias import AttributeReader, BiasProbe, planted_check, wilson
+from workbench.bias import AttributeReader, BiasProbe, planted_check, rate_difference, wilson
+
+
+def test_rate_difference_is_newcombes_interval():
+    # Newcombe (1998), Statistics in Medicine 17, table II, example (a): 56/70 against 48/80
+    d, low, high = rate_difference((56, 70), (48, 80))
+    assert (round(d, 4), round(low, 4), round(high, 4)) == (0.2, 0.0524, 0.3339)
+    d, low, high = rate_difference((40, 40), (40, 40))  # both rates 1: no difference found, but not a certain one
+    assert d == 0 and low < -0.08 and high > 0.08
+    with pytest.raises(ValueError, match="needs images on both sides, got 0 and 5"):
+        rate_difference((0, 0), (3, 5))
 
 
 def test_wilson_interval():
@@ -43,6 +53,9 @@ def test_sweep_reads_every_image_and_reports_rates(tiny_model, tmp_path):
                                                                      ("kind", ["doctor", "nurse"], [1.0, 1.0])]
     assert [list(t.y) for t in dark.data] == [[0.0, 0.0], [0.0, 0.0]]
     assert probe.grid("doctor").width > 0
+    assert probe.difference("doctor", "bright", "kind") == rate_difference((6, 6), (6, 6))  # kind doctor - doctor
+    with pytest.raises(KeyError, match="no cell for role 'doctor' and adjective 'stern'"):
+        probe.difference("doctor", "bright", "stern")
     with pytest.raises(ValueError, match=r"unknown value 'green'; the reader gives: bright, dark"):
         probe.figure("green")
 
