@@ -126,6 +126,18 @@ def test_what_the_model_sees(fake_clip, library):
         rank_modifiers(fake_clip, image, library, categories=["paint"])
 
 
+def test_what_the_model_sees_among_the_words_it_knows(fake_clip, library):
+    image = generated("x", caption="octane render").image
+    known = ["render_engines:octane-render", "mediums:wood-cut"]
+    ranking = rank_modifiers(fake_clip, image, library, refs=known)
+    assert {name: [tag.ref for tag, _ in pairs] for name, pairs in ranking.items()} == {
+        "render_engines": ["render_engines:octane-render"], "mediums": ["mediums:wood-cut"]}
+    with pytest.raises(TypeError, match=r"refs must be a list, e.g. \['mediums:pixel-art'\]"):
+        rank_modifiers(fake_clip, image, library, refs="mediums:wood-cut")
+    with pytest.raises(ValueError, match="refs and categories have no tag in common"):
+        rank_modifiers(fake_clip, image, library, refs=known, categories=["film"])
+
+
 # --- interpolation (tiny random pipeline: checks the mechanics, not the pictures) -----------------
 
 @pytest.fixture(scope="module")

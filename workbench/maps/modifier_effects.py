@@ -129,24 +129,29 @@ def annotate_grid(grid, scores: list[EffectScore]):
     return replace(grid, row_titles=titles)
 
 
-def rank_modifiers(clip, image, library=None, top: int = 3, categories=None) -> dict[str, list[tuple[object, float]]]:
+def rank_modifiers(clip, image, library=None, top: int = 3, categories=None,
+                   refs=None) -> dict[str, list[tuple[object, float]]]:
     """What the model sees: per category, the `top` tags whose words are most similar to the image.
 
+    `refs` ("category:id") ranks only those tags: a CLIP trained on a small world (the toy
+    world's 15 modifiers) never learnt the other tags' words, and ranking those is noise.
     Returns {category name: [(Tag, cosine similarity), ...]} in the library's category order.
     """
-    if library is None:
-        from workbench.prompts.compose import default_library
+    from workbench.prompts.compose import default_library, text_list
 
-        library = default_library()
+    library = default_library() if library is None else library
     wanted = set(categories) if categories is not None else None
     known = {c.name for c in library}
     if wanted is not None and wanted - known:
         raise ValueError(f"unknown categories {sorted(wanted - known)}; the library has: {', '.join(sorted(known))}")
     if not is_whole(top, 1):
         raise ValueError(f"top must be a whole number of at least 1, got {top!r}")
-    tags = [tag for category in library if wanted is None or category.name in wanted for tag in category]
+    chosen = None if refs is None else {library.get(r).ref for r in text_list(refs, "refs", "['mediums:pixel-art']")}
+    tags = [tag for category in library if wanted is None or category.name in wanted for tag in category
+            if chosen is None or tag.ref in chosen]
     if not tags:
-        raise ValueError("the tag library is empty; load tag files with TagLibrary.default() or --tags-dir")
+        raise ValueError("no tags to rank: the tag library is empty (load tag files with TagLibrary.default() or "
+                         "--tags-dir), or refs and categories have no tag in common")
     image_vector = clip.embed_images([getattr(image, "image", image)])[0]
     sims = clip.embed_texts([fragment_text(t) for t in tags]) @ image_vector
     ranking: dict[str, list] = {}
