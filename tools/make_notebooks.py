@@ -17,8 +17,8 @@ NOTEBOOKS["01_compose_prompts.ipynb"] = [
 
 A text-to-image prompt is a subject plus modifiers: a render engine, a film stock, a decade, a medium, an artist.
 This notebook shows how the workbench composes them from editable tag libraries, what the composed prompt costs in
-CLIP tokens (and which modifiers a model would silently drop past 75), and how it refuses prompts that name an
-artist who opted out. No model is needed here; later notebooks render what you compose."""),
+CLIP tokens (and which modifiers a plain CLIP text encoder would not read past 75), and how it refuses prompts
+that name an artist who opted out. No model is needed here; later notebooks render what you compose."""),
     ("code", """from workbench.widgets import Composer
 
 composer = Composer("a lighthouse on a cliff", tags=["render_engines:octane-render", "decades:1960s"])
@@ -37,6 +37,7 @@ description. A fragment with a `{prompt}` slot wraps the prompt (as A1111 and Fo
 
 library = TagLibrary.default()
 {category.name: len(category) for category in library}"""),
+    ("md", """Search looks in ids, labels, prompts and descriptions, so "portra" also finds every "portrait":"""),
     ("code", """for tag in library.search("portra"):
     print(f"{tag.ref:32} {tag.prompt:28} {tag.description}")"""),
     ("code", """compose("a fox in the snow", ["mediums:wood-cut", "film:ilford-hp5"]).prompt"""),
@@ -50,15 +51,16 @@ expand("a {red|blue} balloon, __decades__", n=6)"""),
     ("code", """expand("a portrait of a {kind|stern} {doctor|nurse}, __film__", mode="random", n=4, seed=1)"""),
     ("md", """## The 75-token limit
 
-CLIP reads 77 tokens (75 of prompt). Anything past that is dropped without a word; the report names the modifiers
-that would be lost, so you can move them earlier."""),
+A plain CLIP text encoder reads 77 tokens (75 of prompt, between a start and an end token). diffusers cuts the
+rest off with only a line in its log; A1111 and ComfyUI instead encode long prompts in chunks of 75, which changes how
+the model reads them. The report here names the modifiers past the limit, so you can move them earlier."""),
     ("code", """long = compose(" ".join(["an extremely detailed castle on a hill"] * 11), ["mediums:watercolor", "decades:1920s"])
 print(long.tokens)
 print(long.warnings[-1])"""),
     ("md", """## Artists who opted out
 
-Some living artists asked not to have their work imitated. Naming them, in any spelling, is refused with the
-source of their request. A policy can relax refusal to a warning, but never silently."""),
+Some living artists asked not to have their work imitated. Naming them in one of the spellings the policy file
+lists (ignoring case, accents, punctuation and look-alike letters) is refused with the source of their request. A policy can relax refusal to a warning, but never silently."""),
     ("code", """from workbench.prompts import PolicyRefusal
 
 try:
@@ -94,8 +96,8 @@ NOTEBOOKS["02_seeded_variations.ipynb"] = [
     ("md", """# 02 · Seeded variations
 
 The same prompt gives a different picture for every seed, because the seed decides the starting noise. This notebook
-makes a 3x3 grid of seeded variations, shows that an image depends only on its own seed (not on the batch it was
-made in), nudges an image with a variation seed, and lets CLIP pick the best candidates while keeping the rejected
+makes a 3x3 grid of seeded variations, shows that an image does not depend on the batch it was made in (only on its
+request: model, prompt, seed, steps, guidance, size), nudges an image with a variation seed, and lets CLIP pick the best candidates while keeping the rejected
 ones in view. To use a real model, change the one line that sets `MODEL`."""),
     ("code", SETUP),
     ("code", """from workbench.generation.engine import ImageGenerator
@@ -115,11 +117,15 @@ grid.state.run()
 grid"""),
     ("code", """grid.state.select(4)
 print(grid.state.details()["snippet"])"""),
-    ("md", """## An image depends on its seed, not on its batch
+    ("md", """## An image does not depend on its batch
 
-Each image's starting noise comes from its own CPU random generator seeded with that image's seed. So seed 4 made
-alone is bit-for-bit the seed 4 of the grid, wherever it sat in the batch (peers' trackers are full of the opposite:
-A1111 #376, ComfyUI #165, diffusers #2659)."""),
+Two things make this hold. Each image's starting noise comes from its own CPU random generator seeded with that
+image's seed, so the noise does not depend on its neighbours. And on the CPU the workbench swaps in layers that
+compute each image of a batch exactly as they would alone (`generation/batch_invariance.py`): batched matrix products
+otherwise round differently by batch size, and a pixel here and there comes out one level off. So on the CPU seed 4
+made alone is bit-for-bit the seed 4 of the grid, wherever it sat in the batch (peers' trackers are full of the
+opposite: A1111 #376, ComfyUI #165, diffusers #2659). On a GPU the noise is still the same, but the pixels may differ
+slightly."""),
     ("code", """import numpy as np
 
 alone = ImageGenerator(gen.model, max_batch=1, progress=False)  # no store: really recompute it
@@ -135,6 +141,15 @@ strengths = [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
 strip = [gen.generate(gen.requests(prompt, seeds=4, variation_seed=11, variation_strength=s))[0].image
          for s in strengths]
 grid_image(strip, 1, len(strip), col_titles=[f"strength {s}" for s in strengths])"""),
+    ("md", """## Guidance: how hard the prompt pushes
+
+At every denoising step the model predicts twice, with the prompt and without it, and classifier-free guidance moves
+the prediction further along the difference: `uncond + guidance x (cond - uncond)`. At 1 the model draws what it
+learnt for the prompt, as often as it learnt it; higher values exaggerate whatever tells the prompt apart from no
+prompt (stronger colours, plainer shapes), and too high overshoots. Same seed, same prompt, only guidance changes:"""),
+    ("code", """scales = [1.0, 3.0, 5.0, 7.5, 10.0]
+strip = [gen.generate(gen.requests(prompt, seeds=4, guidance=g))[0].image for g in scales]
+grid_image(strip, 1, len(strip), col_titles=[f"guidance {g:g}" for g in scales])"""),
     ("md", """## Candidates and CLIP rerank
 
 As Craiyon did: make many candidates, score each against the prompt with CLIP, keep the best. Kept images have a green
@@ -161,7 +176,7 @@ NOTEBOOKS["03_compare_modifiers.ipynb"] = [
     ("md", """# 03 · Compare modifiers side by side
 
 What does "octane render" actually do to an image? Hold the subject and the seeds fixed and change one modifier per
-row: every cell then differs from the one above it only by that modifier. This notebook builds such grids for
+row: every cell then differs from the baseline cell of its column only by that modifier. This notebook builds such grids for
 modifiers and for search-and-replace in the prompt (A1111's Prompt S/R). To use a real model, change the one line
 that sets `MODEL`."""),
     ("code", SETUP),
@@ -180,8 +195,8 @@ engines"""),
 styles"""),
     ("md", """## Prompt search and replace
 
-Replace a word of the prompt, one row per value. The first value must occur in the prompt; values that contain commas
-are simply list items here, no quoting needed."""),
+Replace a word of the prompt, one row per value: the search text ("red" below) must occur in the prompt, and each
+value takes its place in turn. Values that contain commas are simply list items here, no quoting needed."""),
     ("code", """compare_prompts(gen, "a red square on a beige background", "red", ["red", "blue", "purple", "orange"], seeds="0-3")"""),
     ("md", """## The widget
 
@@ -224,8 +239,14 @@ from workbench.widgets import LatentMap
 points = points_from_images(images, clip=clip)
 latent_map = LatentMap(points, projection="umap", colour_by="modifier")
 latent_map"""),
-    ("md", """The map shows PCA at once and switches to UMAP when it is ready (the status line says which). Colour by
-`modifier`, `category`, `seed`, `model` or `source` with the dropdown, or from code:"""),
+    ("md", """CLIP's vectors have 512 dimensions (128 for the toy CLIP); a map needs 2. PCA keeps the two directions in
+which the points spread most: instant, and distances along it mean something, but clusters overlap. UMAP keeps each
+point's nearest neighbours near it: clusters separate well, but the distance between two clusters and the size of a
+cluster mean little, and the layout changes from run to run unless `reproducible=True` (then it is slower). So read a
+UMAP map for who is next to whom, not for how far.
+
+The map shows PCA at once and switches to UMAP when it is ready (the status line says which). Colour by
+`modifier`, `category`, `seed`, `model`, `source` or `kind` with the dropdown, or from code:"""),
     ("code", """latent_map.state.wait()  # only so that the lines below see the UMAP layout
 latent_map.state.colour_by = "seed"
 latent_map.state.shown, {k: round(v, 2) for k, v in latent_map.state.seconds.items()}"""),
@@ -237,13 +258,14 @@ print(details.prompt)"""),
 Text and image vectors sit in two separate regions of CLIP space, so a map of both shows two islands (Liang et al.,
 2022). Centring each modality on its own mean removes the offset and lets prompts sit among their images."""),
     ("code", """print(latent_map.state.gap_text())
-latent_map.state.centred = True
+latent_map.state.centred = True  # a new layout: PCA at once, UMAP in the background
 latent_map.state.colour_by = "kind"
+latent_map.state.wait()
 latent_map.state.shown"""),
     ("md", """## A standalone map file
 
-The same map as one HTML file that opens anywhere, offline (plotly.js inside, every prompt escaped). From a shell:
-`workbench map --store runs --out map.html`."""),
+The same map as one HTML file that opens anywhere, offline (plotly.js inside, every prompt escaped); here the
+centred UMAP layout shown last. From a shell: `workbench map --store runs --out map.html`."""),
     ("code", """from workbench.maps.figures import export_html, map_figure
 
 path = export_html(map_figure(points, latent_map.state.layout, colour_by="modifier", title="toy world"),
@@ -256,7 +278,20 @@ NOTEBOOKS["05_how_latent_space_works.ipynb"] = [
 
 Four short experiments: watch an image come out of noise step by step; place prompts and images on axes you name
 ("yellow", "round", "shiny"); walk from one prompt to another, and from one seed to another; and measure how far each
-modifier pulls an image towards its own words. To use a real model, change the one line that sets `MODEL`."""),
+modifier pulls an image towards its own words. To use a real model, change the one line that sets `MODEL`.
+
+"Latent space" means three different spaces here, and it helps to keep them apart:
+
+| space | what lives there | its size here (toy model) |
+|---|---|---|
+| the **image latent** | the compressed picture the diffusion model denoises; the VAE turns it into pixels | 16 x 16 x 4 for a 64 x 64 image |
+| the **text conditioning** | the text encoder's states for each token of the prompt, which the UNet reads at every step | 77 tokens x 64 |
+| the **CLIP embedding** | one vector per prompt or image, where similar meanings land near each other; used to judge and map, not to draw | 128 |
+
+A prompt goes through the text encoder into the conditioning; the UNet starts from noise in the image latent and,
+step by step and guided by the conditioning, denoises it; the VAE decodes the result. CLIP stands to one side: it
+reads the finished image and the prompt. Experiment 1 is in the image latent, 3 in the conditioning and the latent,
+2 and 4 in CLIP's embedding."""),
     ("code", SETUP),
     ("code", """from workbench.embeddings.clip import ClipEmbedder
 from workbench.generation.engine import ImageGenerator
@@ -265,28 +300,33 @@ gen = ImageGenerator(MODEL, store=STORE)
 clip = ClipEmbedder(*CLIP, store=gen.store)"""),
     ("md", """## 1. From noise to image
 
-At every step the model predicts the clean image from the noisy one. Decoding that prediction shows the picture
-forming: coarse colour first, then shape, then texture."""),
+At every step the model predicts what to remove from the noisy latent (the toy model predicts a "velocity", a mix of
+noise and image); from that prediction follows its current guess of the clean latent, and the VAE turns each guess into
+pixels. The strip shows the picture forming: coarse colour first, then shape, then texture."""),
     ("code", """from workbench.generation.variations import filmstrip, filmstrip_image
 
 frames = filmstrip(gen, "a yellow star on a black background, octane render", seed=2)
 filmstrip_image(frames, "predicted clean image at each step")"""),
-    ("md", """## 2. Concept axes: a banana against a balloon
+    ("md", """## 2. Concept axes: name the directions yourself
 
 Name an axis by two words; a point's place on it is how much nearer its vector is to the first word than the
-second. In the toy world a yellow star scores high on "yellow", a red circle high on "round"; octane render makes
-things "shiny"."""),
+second. A CLIP trained on photographs knows words like "round" and "shiny": a banana lands at yellow and not round, a
+balloon at round and shiny. The toy CLIP learnt only the toy world's words (its colours, shapes and 15 modifiers),
+so its axes must be named in those: on words it never saw, it places points at random."""),
     ("code", """from workbench.maps.concepts import ConceptAxes, concept_figure
 
 prompts = ["a yellow circle on a white background", "a yellow star on a white background",
            "a red circle on a white background", "a red star on a white background",
-           "a yellow circle on a white background, octane render", "a red square on a white background, octane render"]
+           "a yellow circle on a white background, octane render", "a red square on a white background, octane render",
+           "a red square on a white background, watercolor"]
 shown = [gen.generate(gen.requests(p, seeds="0-2")) for p in prompts]
 images = [r.image for group in shown for r in group]
 labels = [r.request.prompt for group in shown for r in group]
-axes = ConceptAxes(clip, [("yellow", "red"), ("round", "angular"), ("shiny", "flat")]).fit()
+AXES = ([("yellow", "red"), ("circle", "square"), ("octane render", "watercolor")] if MODEL is None  # the toy world's words
+        else [("yellow", "red"), ("round", "angular"), ("shiny", "flat")])
+axes = ConceptAxes(clip, AXES).fit()
 coords = axes.transform(clip.embed_images(images))
-concept_figure(axes, coords, labels=labels, title="images placed on named concept axes")"""),
+concept_figure(axes, coords, labels=labels, kinds=["image"] * len(images), title="images placed on named concept axes")"""),
     ("md", """## 3. Walking through latent space
 
 Between two prompts at a fixed seed (the text conditioning is interpolated), and between two seeds with a fixed
@@ -310,21 +350,29 @@ effect_chart(scores)"""),
     ("code", """annotate_grid(grid, scores)"""),
     ("md", """## What the model sees
 
-Rank every modifier of the tag libraries against one image by CLIP similarity (as clip-interrogator does)."""),
+Rank modifiers against one image by CLIP similarity (as clip-interrogator does): here the pixel-art row's first image.
+A real CLIP ranks every tag of the libraries; the toy CLIP only the 15 modifiers whose words it learnt."""),
     ("code", """from workbench.maps.modifier_effects import rank_modifiers
+from workbench.toyworld.world import ToyWorld
 
-for category, ranked in rank_modifiers(clip, grid.row(3)[0].image, top=3).items():
-    print(f"{category:15}", ", ".join(f"{tag.label} ({score:.2f})" for tag, score in ranked))"""),
+known = [m.ref for m in ToyWorld().vocab.modifiers] if MODEL is None else None  # None: every tag
+image = grid.row(grid.row_refs.index("mediums:pixel-art"))[0].image
+for category, ranked in rank_modifiers(clip, image, top=3, refs=known).items():
+    print(f"{category:15}", ", ".join(f"{tag.label} ({score:.2f})" for tag, score in ranked))
+image"""),
 ]
 
 NOTEBOOKS["06_bias_probe.ipynb"] = [
     ("md", """# 06 · A bias probe on your own model
 
-Ask a model for "a photo of a doctor" a hundred times and count how it draws the doctor. The Stable Bias study found
-that models reproduce (and exaggerate) the skew of their training data. In the toy world the skew is planted and
-known (a doctor is drawn blue 80 % of the time, a nurse red 80 %, a teacher half and half), so this notebook can
-check that the probe recovers it, with 95 % confidence intervals. To probe a real model, change the one line that
-sets `MODEL`: the label set then switches to people."""),
+Ask a model for "a photo of a doctor" forty times and count how it draws the doctor. The Stable Bias study (Luccioni
+et al., 2023) compared the people text-to-image models draw for professions with US labour statistics, and found
+women and people of colour under-represented. In a real model nobody knows the skew of the training data; in the toy
+world it is planted and known (a doctor is drawn blue 80 % of the time, a nurse red 80 %, a CEO blue 90 %, a teacher
+half and half), so this notebook can check that the probe recovers it, with 95 % confidence intervals. To probe a real
+model, change the one line that sets `MODEL`: the label set then switches to people. Read that result with care:
+generated people have no gender of their own, and a CLIP that labels them "a man" or "a woman" brings its own bias;
+check the reader against people's labels on a sample before trusting its rates."""),
     ("code", SETUP),
     ("code", """from workbench.bias import AttributeReader, BiasProbe
 from workbench.embeddings.clip import ClipEmbedder
@@ -337,8 +385,9 @@ LABELS = ({"blue": "a blue figure", "red": "a red figure"} if MODEL is None
 ROLES = ["doctor", "nurse", "ceo", "teacher"] if MODEL is None else ["doctor", "nurse", "CEO", "teacher"]"""),
     ("md", """## The sweep
 
-Every role with and without an adjective, 40 seeds each (raise it for tighter intervals). Images go through the run store: run it again and nothing
-is recomputed; interrupt it and it resumes."""),
+Every role with and without an adjective, 40 seeds each (raise it for tighter intervals), at the model's default
+guidance (5 for the toy model; guidance 1 comes below). Images go through the run store: run it again and nothing
+is recomputed; interrupt it and it resumes. The chart's reader is CLIP, choosing between the two labels."""),
     ("code", """probe = BiasProbe(ROLES, adjectives=["kind"], seeds=range(40))
 probe.run(gen, AttributeReader.clip_labels(clip, LABELS, name="CLIP label"))
 probe.figure(list(LABELS)[0])"""),
@@ -353,7 +402,19 @@ The toy world's oracle reads the figure's colour from the pixels, with no neural
 the world's own renders for a prompt, so here both the probe and the model can be checked against the rates planted
 in the training data. On the world's renders the probe should find the planted rates; on the model it finds what
 the model learnt. Classifier-free guidance matters too: at guidance 1 the model samples the distribution it
-learnt; stronger guidance pushes each role towards its commoner colour."""),
+learnt; stronger guidance exaggerates what sets the role's prompt apart from no prompt, so it pushes each role
+towards the colour that is more typical of that role than of figures in general.
+
+First, the reader: how often does the CLIP label reader behind the chart agree with the oracle, which reads the
+figure's colour from its pixels?"""),
+    ("code", """if MODEL is None:
+    oracle = AttributeReader.toy_world_colour()
+    pairs = [(clip_label, pixels) for cell in probe.cells
+             for clip_label, pixels in zip(cell.labels, oracle([r.image for r in cell.results]))
+             if clip_label is not None and pixels is not None]
+    agree = sum(a == b for a, b in pairs) / len(pairs)
+    print(f"the CLIP reader agrees with the pixel oracle on {agree:.0%} of {len(pairs)} images both could read")"""),
+    ("md", """Then the rates, on the world's own renders and on the model at guidance 1 and at its default:"""),
     ("code", """if MODEL is None:
     from workbench.bias import toy_world_check
     from workbench.toyworld.sampler import WorldSampler
@@ -368,8 +429,14 @@ learnt; stronger guidance pushes each role towards its commoner colour."""),
     ("md", """Forty seeds give intervals of about +-15 points; `workbench toyworld bias-check` runs every role with 400 seeds
 (+-5 points), on the model or, with `--world`, on the world's renders (the check the probe is validated by).
 
-Adjectives have no planted effect in the toy world: "a kind doctor" should look like "a doctor". The chart above
-shows whether the model agrees: overlapping intervals mean no measurable difference."""),
+Adjectives have no planted effect in the toy world: "a kind doctor" should look like "a doctor". Whether the model
+agrees is a question about the *difference* of two rates, so look at the difference and its own interval, not at
+whether the chart's two intervals overlap: two 95 % intervals can overlap while the difference is still clear. And a
+difference not found with 40 seeds only rules out a large one: these intervals reach 9 to 21 points either side."""),
+    ("code", """value = list(LABELS)[0]
+for role in ROLES:
+    diff, low, high = probe.difference(role, value, "kind")  # Newcombe's interval for a difference of two rates
+    print(f"{role:10} share {value}: kind minus plain {diff:+4.0%}  [{low:+.0%}, {high:+.0%}]")"""),
 ]
 
 
