@@ -5,7 +5,7 @@ images as the VAE gives them back. See `train.py` for the recipe.
 In every stage each image of one plain shape is also matched against the shape prompts ("a
 circle", "a square", ...), as UniCL (Yang et al. 2022) matches images against class names. The
 captions alone teach shape slowly: most of a caption names colour, background and style, which
-tell a random batch apart without shape (measurements in the model card)."""
+tell a random batch apart without shape (measurements in model/TRAINING_LOG.md)."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def train_clip_on_round_trips(clip, vae, images, tokens, shapes, cfg: TrainConfi
     """Stage 5: the image tower alone on world images and on their round trips through `vae`.
 
     Generated images come out of the VAE's decoder, which softens a glow or a drop shadow and
-    tints black and white (model card), so a CLIP trained on the world's own renders misreads
+    tints black and white (model/TRAINING_LOG.md), so a CLIP trained on the world's own renders misreads
     them. Here the first `cfg.round_trip_pool` dataset images and a pool of
     modifier-variant groups are seen both as drawn and as the VAE gives them back, so that
     the CLIP reads pictures the way the pipeline draws them. As in 2c the text tower, and so

@@ -43,7 +43,7 @@ def _per_step(run, few: int = 2, more: int = 6, repeats: int = 3) -> float:
     an untimed run that pays the process's one-time costs (kernel selection, memory growth).
 
     The median of `repeats` such differences: one pair alone once put a UNet step at 0.18 s
-    where training took 0.31 s (model card, run 8), a stall in either run moving it by half."""
+    where training took 0.31 s (model/TRAINING_LOG.md, run 8), a stall in either run moving it by half."""
     run(1)
     per_step = []
     for _ in range(repeats):

@@ -3,7 +3,7 @@
 The model folder is data found with `importlib.resources`:
 
     model/
-      README.md                         the model card
+      README.md                         the model card (TRAINING_LOG.md beside it: the runs behind it)
       clip/open_clip_model.safetensors  the toy CLIP (open_clip config `toy-world-clip`)
       pipeline/                         a diffusers StableDiffusionPipeline folder
 

@@ -31,7 +31,7 @@ class TrainConfig:
     clip_weight_decay: float = 0.05
     # Each image of one plain shape is also matched against the prompts "a circle", "a square",
     # ... (a label-prompt InfoNCE, as UniCL does with class names), at this weight, in 2-2c:
-    # captions alone teach shape too slowly (see the model card)
+    # captions alone teach shape too slowly (model/TRAINING_LOG.md, "Why run 4")
     shape_prompt_weight: float = 1.0
     # 2b. CLIP on shape-variant groups (hard negatives for shape)
     refine_steps: int = 500
@@ -49,7 +49,7 @@ class TrainConfig:
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
     # Weight of an L1 term on colour error alone (each pixel's deviation from its own gray), off
-    # in the shipped recipe. Without it the VAE gives black-and-white film back tinted (model card)
+    # in the shipped recipe. Without it the VAE gives black-and-white film back tinted (TRAINING_LOG.md)
     vae_chroma_weight: float = 0.0
     # 4. UNet
     unet_steps: int = 4_800
@@ -59,18 +59,18 @@ class TrainConfig:
     min_snr_gamma: float = 5.0
     ema_decay: float = 0.999
     # 4b. UNet, second cycle: the saved UNet trained on with a fresh optimiser, cosine cycle and
-    # EMA at half the peak rate. At the end of stage 4 shape was still climbing (model card)
+    # EMA at half the peak rate. At the end of stage 4 shape was still climbing (TRAINING_LOG.md)
     unet_second_steps: int = 2_400
     unet_second_lr: float = 4e-4
     unet_second_seed_offset: int = 13  # its batches and noise: generator seed + 13
     # 4c. The VAE's decoder (with `post_quant_conv`) trained on from the saved folder with the
     # encoder frozen, so the latents, and with them the UNet, stay valid: stage 3 leaves it
-    # undertrained (model card)
+    # undertrained (TRAINING_LOG.md, "Run 7")
     decoder_steps: int = 600
     decoder_lr: float = 5e-4
     # 5. CLIP image tower on world images as the VAE gives them back (a round trip), beside the
     # images themselves and their modifier groups: generated images come out of the decoder, and
-    # their render engines read 0.53 before it (model card). The text tower stays frozen.
+    # their render engines read 0.53 before it (TRAINING_LOG.md). The text tower stays frozen.
     round_trip_steps: int = 1_000
     round_trip_lr: float = 5e-4
     round_trip_pool: int = 40_000  # dataset images sent through the VAE (here all), and a group pool
