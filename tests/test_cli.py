@@ -188,6 +188,10 @@ def test_toyworld_evaluate_passes_its_options_and_prints_the_figures(capsys, mon
     assert "prompt_seed" in out and "oracle.colour" in out and "0.500" in out
     code, out, _ = run(capsys, "toyworld", "evaluate", "--json")
     assert code == 0 and seen["prompt_seed"] is None and json.loads(out)["prompt_seed"] is None
+    assert seen["misses"] is None and seen["overwrite"] is False
+    code, out, err = run(capsys, "toyworld", "evaluate", "--json", "--misses", "m.png", "--force")
+    assert (seen["misses"], seen["overwrite"]) == ("m.png", True) and json.loads(out)  # stdout stays JSON
+    assert "the images the oracle read wrong are drawn in m.png" in err
 
 
 def test_toyworld_train_estimate_prints_the_estimate_and_trains_nothing(capsys, monkeypatch, tmp_path):

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from workbench.cli import number, whole_number
@@ -48,6 +49,8 @@ def cmd_evaluate(args) -> int:
     else:
         for key, value in _flatten(figures):
             print(f"{key:55} {value:.3f}" if isinstance(value, float) else f"{key:55} {value}")
+    if args.misses:  # on stderr, so that --json output stays JSON
+        print(f"the images the oracle read wrong are drawn in {args.misses}", file=sys.stderr)
     return 0
 
 
