@@ -23,7 +23,7 @@ def test_import_workbench_does_not_import_heavy_libraries():
     assert out == ""
 
 
-DATA = ("*.yaml", "*.json", "*.safetensors", "*.txt", "*.md")  # pyproject's package-data patterns
+DATA = ("*.yaml", "*.json", "*.safetensors", "*.txt", "*.md", "*.png")  # pyproject's package-data patterns
 
 
 def test_every_package_and_data_folder_is_listed_in_pyproject():
