@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -56,7 +55,7 @@ def _whole(value, default):
     """A size as given (None: the default); numpy integers become ints, so records stay JSON."""
     if value is None:
         return default
-    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    return int(value) if is_whole(value) else value
 
 
 class OverflowedImageError(ValueError):

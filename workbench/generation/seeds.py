@@ -21,12 +21,14 @@ import numbers
 import re
 from collections.abc import Iterable
 
+from workbench.checks import is_whole
+
 MAX_SEED = 2**32 - 1
 
 
 def check_seed(seed, what: str = "seed") -> int:
     """The seed as an int; numpy integers and digit strings are accepted, "²" and 1.5 are not."""
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+    if is_whole(seed):
         seed = int(seed)
     elif isinstance(seed, str) and re.fullmatch(r"\s*-?[0-9]+\s*", seed):
         seed = int(seed)
@@ -39,7 +41,7 @@ def check_seed(seed, what: str = "seed") -> int:
 
 def parse_seeds(spec: str | int | Iterable[int]) -> list[int]:
     """Seeds from `"0-8"`, `"1,5,9"`, `"0-3,10"`, an int, or a list; each checked, order kept."""
-    if isinstance(spec, numbers.Integral) and not isinstance(spec, bool):
+    if is_whole(spec):
         return [check_seed(spec)]
     if not isinstance(spec, str):
         if isinstance(spec, bool) or not isinstance(spec, Iterable):

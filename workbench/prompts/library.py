@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.checks import is_whole
 from workbench.datafile import DataFileError, entry_list, load_yaml, plain, yaml_files
 
 SLOT = "{prompt}"
@@ -125,7 +126,7 @@ def read_tag_file(path: str | Path) -> Category:
         years = {}
         for key in ("born", "died"):
             value = entry.values.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if value is not None and not is_whole(value):
                 raise entry.error(f"{key!r} must be a year such as 1859", key)
             years[key] = value
         category.tags[tag_id] = Tag(
