@@ -127,7 +127,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
     from workbench.datafile import refuse_existing
     from workbench.generation.batch_invariance import make_pipeline_batch_invariant
     from workbench.generation.defaults import GenerationDefaults, check_guidance, check_steps, read_defaults
-    from workbench.toyworld.misses import MissSheet
+    from workbench.toyworld.misses import FIELDS, MissSheet
     from workbench.toyworld.oracle import Oracle
     from workbench.toyworld.recipe import round_trip
     from workbench.toyworld.render_oracle import FIT_SEED, drawn_render_engines
@@ -177,7 +177,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
 
     # 2. Oracle on generated images and on real renders of the same prompts
     rng = np.random.default_rng(prompt_seed)
-    hits = {k: [] for k in ("colour", "shape", "background", "real_colour", "real_shape", "real_background")}
+    hits = {prefix + k: [] for prefix in ("", "real_") for k in FIELDS}
     sheet = MissSheet()
     for (e, _), img in zip(pairs, images):
         spec = e.spec
@@ -185,7 +185,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
         if any(m.changes_colour or m.changes_background for m in mods):
             continue
         real = world.render(world.sample_scene(rng, spec))
-        asked = {"colour": spec.colour, "shape": spec.shape, "background": spec.background}
+        asked = {k: getattr(spec, k) for k in FIELDS}
         for prefix, im in (("", img), ("real_", real)):
             r = oracle.read(im, modifiers=spec.modifiers)
             for k, value in asked.items():
@@ -265,7 +265,7 @@ def evaluate(model_dir=None, n_prompts: int = 300, steps: int | None = None, gui
             "colour": accuracy(hits["colour"]),
             "shape": accuracy(hits["shape"]),
             "background": accuracy(hits["background"]),
-            "real_ceiling": {k: accuracy(hits["real_" + k]) for k in ("colour", "shape", "background")},
+            "real_ceiling": {k: accuracy(hits["real_" + k]) for k in FIELDS},
         },
         "generated_modifier": category_figures(gen_hits, vocab.categories),
         "real_modifier_ceiling": category_figures(real_hits, vocab.categories),

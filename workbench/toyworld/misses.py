@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 MAX_ROWS = 48  # misses drawn; the title says how many there were in all
-FIELDS = ("colour", "shape", "background")
+FIELDS = ("colour", "shape", "background")  # what the oracle reads, as `Reading` and a scene spec name them
 
 
 @dataclass
