@@ -242,7 +242,7 @@ latent_map"""),
     ("md", """CLIP's vectors have 512 dimensions (128 for the toy CLIP); a map needs 2. PCA keeps the two directions in
 which the points spread most: instant, and distances along it mean something, but clusters overlap. UMAP keeps each
 point's nearest neighbours near it: clusters separate well, but the distance between two clusters and the size of a
-cluster mean little, and the layout changes from run to run unless `reproducible=True` (then it is slower). So read a
+cluster mean little, and the layout changes from run to run unless you pass a `random_state` (then it is slower). So read a
 UMAP map for who is next to whom, not for how far.
 
 The map shows PCA at once and switches to UMAP when it is ready (the status line says which). Colour by

@@ -36,7 +36,7 @@ def fitted(data):
 
 @pytest.mark.parametrize("cls, params", [
     (PCAProjection, {"n_components": 3}),
-    (UMAPProjection, {"n_components": 2, "n_neighbors": 7, "min_dist": 0.2, "reproducible": True, "n_epochs": 30}),
+    (UMAPProjection, {"n_components": 2, "n_neighbors": 7, "min_dist": 0.2, "random_state": 7, "n_epochs": 30}),
 ])
 def test_init_only_stores_parameters(cls, params):
     est = cls(**params)
@@ -109,8 +109,8 @@ def test_umap_keeps_clusters_apart(data, fitted):
 
 def test_umap_3d_and_reproducible(data):
     X = data[0][:60]
-    a = UMAPProjection(n_components=3, n_neighbors=8, n_epochs=30, reproducible=True).fit(X)
-    b = UMAPProjection(n_components=3, n_neighbors=8, n_epochs=30, reproducible=True).fit(X)
+    a = UMAPProjection(n_components=3, n_neighbors=8, n_epochs=30, random_state=0).fit(X)
+    b = UMAPProjection(n_components=3, n_neighbors=8, n_epochs=30, random_state=0).fit(X)
     assert a.embedding_.shape == (60, 3)
     assert np.allclose(a.embedding_, b.embedding_)
 
@@ -140,7 +140,7 @@ def test_a_new_point_of_a_small_cluster_lands_in_it():
     rng = np.random.default_rng(0)
     big, small = rng.normal(size=64), rng.normal(size=64)
     X = np.vstack([unit(big + 0.3 * rng.normal(size=(40, 64))), unit(small + 0.3 * rng.normal(size=(5, 64)))])
-    est = UMAPProjection(n_neighbors=15, reproducible=True).fit(X)
+    est = UMAPProjection(n_neighbors=15, random_state=0).fit(X)
     centre_big, centre_small = est.embedding_[:40].mean(0), est.embedding_[40:].mean(0)
     placed = est.transform(unit(small + 0.3 * rng.normal(size=(3, 64))))
     to_small = np.linalg.norm(placed - centre_small, axis=1)

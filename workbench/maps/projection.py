@@ -14,7 +14,8 @@ UMAP choices, each measured on a 2-core machine:
   points umap-learn would otherwise compute every pairwise distance in a slow loop
   (14-19 s at 4,000 points, `benchmarks/results/maps.json`); above `EXACT_KNN_MAX` points its NNDescent takes over.
 - 200 optimisation epochs by default (interactive), unseeded so numba uses every core;
-  `reproducible=True` fixes the random state, which makes umap-learn single-threaded.
+  `random_state=0` (any whole number, as in umap-learn and scikit-learn) gives the same layout
+  every time, which makes umap-learn single-threaded.
 - `add_points` puts new points at the mean of their neighbours' positions (milliseconds),
   optionally followed by a short refit that starts from the current layout.
 
@@ -232,7 +233,8 @@ def exact_knn(queries: np.ndarray, data: np.ndarray, k: int, self_first: bool = 
 
 # --- UMAP -------------------------------------------------------------------------------------------
 
-def check_umap_settings(n_components, n_neighbors, min_dist, n_epochs=None, n: int | None = None) -> None:
+def check_umap_settings(n_components, n_neighbors, min_dist, n_epochs=None, n: int | None = None,
+                        random_state=None) -> None:
     """Raise a ValueError naming the first bad UMAP setting; `n`, the number of points, when known."""
     if n_components not in (2, 3):
         raise ValueError(f"n_components must be 2 or 3 for a map, got {n_components!r}")
@@ -246,22 +248,24 @@ def check_umap_settings(n_components, n_neighbors, min_dist, n_epochs=None, n: i
     if n_epochs is not None and not is_whole(n_epochs, 1):
         raise ValueError(f"n_epochs must be a positive whole number (or None for {DEFAULT_EPOCHS}), "
                          f"got {n_epochs!r}")
+    if random_state is not None and not is_whole(random_state, 0, 2**32 - 1):
+        raise ValueError(f"random_state must be None (a new layout each fit, on every core) or a whole number "
+                         f"from 0 to 2**32 - 1 (the same layout each fit, on one core), got {random_state!r}")
 
 
 class UMAPProjection(_Parameters):
     """UMAP with the cosine metric, fast on small maps and able to add points without a full refit."""
 
     def __init__(self, n_components: int = 2, n_neighbors: int = 15, min_dist: float = 0.1,
-                 reproducible: bool = False, n_epochs: int | None = None, seed: int = 42):
+                 n_epochs: int | None = None, random_state: int | None = None):
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
-        self.reproducible = reproducible  # fixes the random state: same layout every time, single-threaded
         self.n_epochs = n_epochs  # None: DEFAULT_EPOCHS
-        self.seed = seed  # used only when reproducible
+        self.random_state = random_state  # a whole number: the same layout every time, single-threaded
 
     def _check_params(self, n: int) -> None:
-        check_umap_settings(self.n_components, self.n_neighbors, self.min_dist, self.n_epochs, n)
+        check_umap_settings(self.n_components, self.n_neighbors, self.min_dist, self.n_epochs, n, self.random_state)
 
     def fit(self, X, y=None, init=None) -> UMAPProjection:
         """Fit the map. `init` (N, n_components) starts from a given layout instead of a spectral one."""
@@ -296,7 +300,7 @@ class UMAPProjection(_Parameters):
         reducer = umap.UMAP(
             n_neighbors=self.n_neighbors, n_components=self.n_components, min_dist=self.min_dist,
             metric="cosine", n_epochs=n_epochs, init="spectral" if init is None else init,
-            random_state=self.seed if self.reproducible else None,
+            random_state=None if self.random_state is None else int(self.random_state),
             precomputed_knn=knn if knn is not None else (None, None, None),
             force_approximation_algorithm=True,  # never the all-pairs path, whatever the size
         )

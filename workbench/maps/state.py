@@ -75,7 +75,7 @@ class LatentMapState(Observable):
 
     def __init__(self, points: MapPoints, *, projection: str = "umap", colour_by: str = "modifier",
                  centred: bool = False, n_components: int = 2, n_neighbors: int = 15, min_dist: float = 0.1,
-                 reproducible: bool = False, background: bool = True, title: str = ""):
+                 random_state: int | None = None, background: bool = True, title: str = ""):
         super().__init__()
         # 1. Check inputs
         if not isinstance(points, MapPoints):
@@ -84,13 +84,13 @@ class LatentMapState(Observable):
         if projection not in PROJECTIONS:
             raise ValueError(f"unknown projection {projection!r}; choose one of: {', '.join(PROJECTIONS)}")
         # now, not in the background fit that would only show the error beside a PCA map
-        check_umap_settings(n_components, n_neighbors, min_dist)
+        check_umap_settings(n_components, n_neighbors, min_dist, random_state=random_state)
         self.points = points
         self._means = modality_means(points.vectors, points.is_image)  # kept, so added points centre alike
         self._colour_by = check_colour_field(colour_by)
         self._centred = bool(centred)
         self.n_components, self.n_neighbors, self.min_dist = n_components, n_neighbors, min_dist
-        self.reproducible, self.background, self.title = reproducible, background, title
+        self.random_state, self.background, self.title = random_state, background, title
         self._lock = threading.RLock()
         self._layouts: dict[tuple[str, bool], tuple[object, np.ndarray]] = {}  # (projection, centred) -> fit
         self._jobs: dict[tuple[str, bool], threading.Thread] = {}  # background UMAP fits, one per setting
@@ -199,7 +199,7 @@ class LatentMapState(Observable):
                 raise ValueError(f"UMAP needs at least 3 points, the map has {n}; PCA is shown instead")
             start = time.perf_counter()
             umap = UMAPProjection(self.n_components, n_neighbors=min(self.n_neighbors, n - 1), min_dist=self.min_dist,
-                                  reproducible=self.reproducible).fit(self.vectors(key[1]))
+                                  random_state=self.random_state).fit(self.vectors(key[1]))
             with self._lock:
                 if self.points is not points:  # points were added meanwhile: this layout is for the old map
                     self._running.discard(key)

@@ -186,7 +186,7 @@ def compile_kernels(reproducible: bool = False) -> None:
     projection = UMAPProjection(n_neighbors=8, n_epochs=20).fit(X)
     projection.add_points(X[:5] + 0.01, refit=True, n_epochs=5)  # the refit path (array init)
     if reproducible:
-        UMAPProjection(n_neighbors=8, n_epochs=20, reproducible=True).fit(X)
+        UMAPProjection(n_neighbors=8, n_epochs=20, random_state=0).fit(X)
 
 
 def warm_up(background: bool = True, reproducible: bool = False) -> WarmUp:
