@@ -33,6 +33,12 @@ def test_version_is_the_package_version_and_the_distributions(capsys):
     assert capsys.readouterr().out == f"workbench {workbench.__version__}\n"
     assert workbench.__version__ == version("prompt-workbench")  # pyproject.toml says it too
 
+@pytest.mark.parametrize("flag", ["--negative-prompt", "--negative"])
+def test_compose_takes_a_negative_prompt_by_diffusers_name_or_short(capsys, flag):
+    code, out, _ = run(capsys, "compose", "a lighthouse", flag, "blurry,  text")
+    assert code == 0 and "negative:  blurry, text\n" in out
+
+
 def test_compose_json_is_a_composition(capsys):
     from workbench.prompts import Composition
 

@@ -97,3 +97,10 @@ def test_category_labels_are_escaped_in_the_view(write):
     """))
     header = Composer("a fox", library=library).widget.children[1].children[0].children[0].value
     assert "<img" not in header and "&lt;img src=x onerror=alert(1)&gt;" in header
+
+
+def test_negative_prompt_recomposes_under_diffusers_name():
+    state = ComposerState("a lighthouse", negative_prompt="text")
+    assert state.result.negative_prompt == "text"
+    state.negative_prompt = "blurry,   watermark"
+    assert state.negative_prompt == "blurry,   watermark" and state.result.negative_prompt == "blurry, watermark"

@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compose", help="compose a prompt from a subject and tags")
     p.add_argument("subject", help='what the image shows, e.g. "a lighthouse"')
     p.add_argument("--tag", action="append", metavar="CATEGORY:ID", help="a modifier to apply (repeatable, in order)")
-    p.add_argument("--negative", help="negative prompt text")
+    p.add_argument("--negative-prompt", "--negative", dest="negative", help="negative prompt text")
     add_policy_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compose)

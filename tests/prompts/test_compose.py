@@ -29,13 +29,13 @@ def test_slot_wraps_everything_composed_so_far(write):
             description: Appends.
     """)
     lib = TagLibrary.from_path(path)
-    c = compose("a fox", ["wrap:plain", "wrap:print"], negative="text", library=lib, policy=Policy())
+    c = compose("a fox", ["wrap:plain", "wrap:print"], negative_prompt="text", library=lib, policy=Policy())
     assert c.prompt == "a lino print of a fox, grainy, bold lines"
     assert c.negative_prompt == "photo, text, blurry"
 
 
 def test_composition_round_trips_through_json():
-    c = compose("a lighthouse", ["mediums:lino-cut", "film:ilford-hp5"], negative="color")
+    c = compose("a lighthouse", ["mediums:lino-cut", "film:ilford-hp5"], negative_prompt="color")
     again = Composition.from_json(json.dumps(json.loads(c.to_json())))
     assert again == c
 

@@ -155,7 +155,7 @@ def _common(p, seeds: str) -> None:
 def register(sub) -> None:
     p = sub.add_parser("generate", help="seeded variations of a prompt, as images, a grid and a store")
     p.add_argument("prompt")
-    p.add_argument("--negative", help="negative prompt")
+    p.add_argument("--negative-prompt", "--negative", dest="negative", help="negative prompt")
     _common(p, "0-8")
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("compare", help="a side-by-side grid: one row per modifier (or replacement), same seeds")

@@ -123,7 +123,7 @@ def resolve_tags(tags: Iterable[str | Tag], library: TagLibrary) -> list[Tag]:
 def compose(
     subject: str,
     tags: Sequence[str | Tag] = (),
-    negative: str = "",
+    negative_prompt: str = "",
     *,
     library: TagLibrary | None = None,
     policy: Policy | None = None,
@@ -141,8 +141,8 @@ def compose(
     subject = " ".join(subject.split())
     if not subject:
         raise ValueError("subject is empty; describe what the image should show, e.g. 'a lighthouse at dusk'")
-    if not isinstance(negative, str):
-        raise TypeError(f"negative must be text (empty for none), not {type(negative).__name__}")
+    if not isinstance(negative_prompt, str):
+        raise TypeError(f"negative_prompt must be text (empty for none), not {type(negative_prompt).__name__}")
     library = library or default_library()
     policy = policy if policy is not None else default_policy()
     applied = resolve_tags(text_list(tags, "tags", "['decades:1960s']"), library)
@@ -150,7 +150,7 @@ def compose(
     # 2. Apply fragments in order, tracking where each modifier's text lands
     spans: dict[str, tuple[int, int]] = {}
     prompt = subject
-    negative_prompt = " ".join(negative.split())
+    negative_prompt = " ".join(negative_prompt.split())
     for tag in applied:
         prompt = _apply(prompt, tag.prompt, spans, tag.ref)
         negative_prompt = _apply(negative_prompt, tag.negative, {}, None)

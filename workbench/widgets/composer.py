@@ -22,8 +22,8 @@ from workbench.widgets.view import LazyView
 class Composer(LazyView):
     """Compose a prompt from modifier libraries, in a notebook. State lives in `.state`."""
 
-    def __init__(self, subject: str = "", tags=(), negative: str = "", **state_kwargs):
-        self.state = ComposerState(subject, tags, negative, **state_kwargs)
+    def __init__(self, subject: str = "", tags=(), negative_prompt: str = "", **state_kwargs):
+        self.state = ComposerState(subject, tags, negative_prompt, **state_kwargs)
 
     @property
     def result(self):
@@ -35,13 +35,13 @@ class Composer(LazyView):
         state = self.state
         subject = w.Text(value=state.subject, placeholder="what the image shows, e.g. a lighthouse at dusk",
                          description="Subject", layout=w.Layout(width="auto"))
-        negative = w.Text(value=state.negative, placeholder="what to avoid (optional)", description="Negative",
+        negative = w.Text(value=state.negative_prompt, placeholder="what to avoid (optional)", description="Negative",
                           layout=w.Layout(width="auto"))
         subject.observe(lambda change: setattr(state, "subject", change["new"]), names="value")
-        negative.observe(lambda change: setattr(state, "negative", change["new"]), names="value")
+        negative.observe(lambda change: setattr(state, "negative_prompt", change["new"]), names="value")
 
         def follow(s):  # the state changed in code (e.g. state.clear()): show it, so a stale box never writes back
-            for box, value in ((subject, s.subject), (negative, s.negative)):
+            for box, value in ((subject, s.subject), (negative, s.negative_prompt)):
                 if box.value != value:
                     box.value = value
 

@@ -29,12 +29,12 @@ class TokenStatus:
 class ComposerState(Observable):
     """Subject + ordered modifier picks + negative prompt, recomposed on every change."""
 
-    def __init__(self, subject: str = "", tags=(), negative: str = "", *,
+    def __init__(self, subject: str = "", tags=(), negative_prompt: str = "", *,
                  library: TagLibrary | None = None, policy: Policy | None = None):
         super().__init__()
         self.library = library or default_library()
         self.policy = policy if policy is not None else default_policy()
-        self._subject, self._negative = subject, negative
+        self._subject, self._negative_prompt = subject, negative_prompt
         self._tags: list[str] = []
         self.result: Composition | None = None
         self.error: str = ""
@@ -54,12 +54,12 @@ class ComposerState(Observable):
         self._recompose()
 
     @property
-    def negative(self) -> str:
-        return self._negative
+    def negative_prompt(self) -> str:
+        return self._negative_prompt
 
-    @negative.setter
-    def negative(self, value: str) -> None:
-        self._negative = value
+    @negative_prompt.setter
+    def negative_prompt(self, value: str) -> None:
+        self._negative_prompt = value
         self._recompose()
 
     @property
@@ -122,7 +122,7 @@ class ComposerState(Observable):
 
     def _recompose(self) -> None:
         try:
-            self.result = compose(self._subject, self._tags, self._negative, library=self.library, policy=self.policy)
+            self.result = compose(self._subject, self._tags, self._negative_prompt, library=self.library, policy=self.policy)
             self.error = ""
         except PolicyRefusal as err:
             self.result, self.error = None, f"refused: {err}"
