@@ -141,8 +141,10 @@ def steady_rows() -> list[dict]:
         if n in (4000, 5000):
             raw = timeit(lambda X=X: raw_umap(X), repeat=1, warmup=1)  # its first call compiles, as ours did
             raw_200 = timeit(lambda X=X: raw_umap(X, n_epochs=200), repeat=1, warmup=0)
-            row.update({"umap_learn_default_s": raw, "umap_learn_200_epochs_s": raw_200, "speedup": raw / ours,
-                        "speedup_same_epochs": raw_200 / ours})
+            # The fair ratio first: both at 200 epochs. Below 4,096 points it is umap-learn's
+            # all-pairs neighbour loop that loses; above, both are the same layout code.
+            row.update({"umap_learn_200_epochs_s": raw_200, "speedup": raw_200 / ours,
+                        "umap_learn_default_s": raw, "speedup_vs_its_default_500_epochs": raw / ours})
         rows.append(row)
 
     # 2. Adding 100 points to a 5,000-point map
