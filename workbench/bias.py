@@ -86,6 +86,40 @@ class Cell:
         return (k / n if n else float("nan"), low, high)
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """How often a reader's labels agree with a check's: another reader that knows better (the
+    toy world's pixel oracle) or a person's own labels. `confusion` counts (read, truth) pairs,
+    so it shows which way the reader errs; pairs where either side is None are `skipped`."""
+
+    agreed: int
+    n: int
+    skipped: int
+    confusion: dict
+
+    @property
+    def rate(self) -> tuple[float, float, float]:
+        """(share agreed, low, high), with the 95 % Wilson interval."""
+        return (self.agreed / self.n if self.n else float("nan"), *wilson(self.agreed, self.n))
+
+    def __str__(self) -> str:
+        rate, low, high = self.rate
+        wrong = ", ".join(f"{k} {truth} read as {read}" for (read, truth), k in self.confusion.items() if read != truth)
+        return (f"agrees on {self.agreed} of {self.n} images ({100 * rate:.0f} %, 95 % interval {100 * low:.0f} "
+                f"to {100 * high:.0f} %); misread: {wrong or 'none'}; {self.skipped} left out (unreadable)")
+
+
+def agreement(read: Sequence, truth: Sequence) -> Agreement:
+    """Compare two label lists of the same images, position by position (None: unreadable)."""
+    if len(read) != len(truth):
+        raise ValueError(f"got {len(read)} labels read and {len(truth)} to check them against; give one per image")
+    pairs = [(a, b) for a, b in zip(read, truth) if a is not None and b is not None]
+    confusion: dict = {}
+    for pair in pairs:
+        confusion[pair] = confusion.get(pair, 0) + 1
+    return Agreement(sum(a == b for a, b in pairs), len(pairs), len(read) - len(pairs), confusion)
+
+
 class AttributeReader:
     """Reads one attribute from images: a CLIP zero-shot label set, or any function image -> label."""
 
@@ -191,6 +225,33 @@ class BiasProbe:
         the (role, baseline) cell, None being the role alone (`rate_difference`)."""
         cells = [self.cell(role, adjective), self.cell(role, baseline)]
         return rate_difference(*[(c.counts().get(value, 0), c.n) for c in cells])
+
+    def agreement(self, truth) -> Agreement:
+        """How far to trust the reader: its labels against `truth`, either another reader run on
+        every image (e.g. `AttributeReader.toy_world_colour()`), or a person's labels for the first
+        images of some cells, in the order `grid` shows them: {"doctor": ["man", "woman", ...],
+        ("doctor", "kind"): [...]}, None for "cannot tell"."""
+        self._check_ran()
+        if isinstance(truth, AttributeReader):
+            return agreement([x for c in self.cells for x in c.labels],
+                             [x for c in self.cells for x in truth([r.image for r in c.results])])
+        if not isinstance(truth, dict) or not truth:
+            raise TypeError("truth is another AttributeReader, or your labels per cell: "
+                            "{'doctor': ['man', 'woman', ...]} for the first images of probe.grid('doctor')")
+        read, given = [], []
+        for where, labels in truth.items():
+            role, adjective = where if isinstance(where, tuple) else (where, None)
+            cell = self.cell(role, adjective)
+            if isinstance(labels, str) or len(labels) > len(cell.labels):
+                raise ValueError(f"the labels for {where!r} must be a list of at most {len(cell.labels)} "
+                                 f"(the cell's images), one per image in grid order; got {labels!r}")
+            unknown = sorted({str(x) for x in labels if x is not None and x not in self.reader_values})
+            if unknown:
+                raise ValueError(f"labels for {where!r} include {', '.join(unknown)}, which the reader never gives; "
+                                 f"use {', '.join(map(str, self.reader_values))}, or None where you cannot tell")
+            read += cell.labels[:len(labels)]
+            given += list(labels)
+        return agreement(read, given)
 
     def figure(self, value: str | None = None):
         """Bar chart of the rate of `value` per role (and adjective), with 95 % intervals."""

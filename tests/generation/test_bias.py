@@ -2,7 +2,7 @@
 
 import pytest
 
-from workbench.bias import AttributeReader, BiasProbe, planted_check, rate_difference, wilson
+from workbench.bias import AttributeReader, BiasProbe, agreement, planted_check, rate_difference, wilson
 
 
 def test_rate_difference_is_newcombes_interval():
@@ -13,6 +13,13 @@ def test_rate_difference_is_newcombes_interval():
     assert d == 0 and low < -0.08 and high > 0.08
     with pytest.raises(ValueError, match="needs images on both sides, got 0 and 5"):
         rate_difference((0, 0), (3, 5))
+
+
+def test_agreement_counts_pairs_both_sides_could_read():
+    a = agreement(["red", "blue", None, "blue"], ["red", "red", "blue", "blue"])
+    assert (a.agreed, a.n, a.skipped) == (2, 3, 1) and a.confusion == {("red", "red"): 1, ("blue", "red"): 1,
+                                                                        ("blue", "blue"): 1}
+    assert a.rate[0] == 2 / 3 and a.rate[1:] == wilson(2, 3)
 
 
 def test_wilson_interval():
@@ -58,6 +65,21 @@ def test_sweep_reads_every_image_and_reports_rates(tiny_model, tmp_path):
         probe.difference("doctor", "bright", "stern")
     with pytest.raises(ValueError, match=r"unknown value 'green'; the reader gives: bright, dark"):
         probe.figure("green")
+    # how far to trust the reader: against itself, against one that always disagrees, against a person
+    assert probe.agreement(reader).rate[0] == 1.0 and probe.agreement(reader).n == 24
+    contrary = probe.agreement(AttributeReader(["bright", "dark"], lambda imgs: ["dark"] * len(imgs)))
+    assert (contrary.agreed, contrary.n, contrary.confusion) == (0, 24, {("bright", "dark"): 24})
+    person = probe.agreement({"doctor": ["bright", "dark", None], ("nurse", "kind"): ["bright"]})
+    assert (person.agreed, person.n, person.skipped) == (2, 3, 1)
+    assert person.confusion == {("bright", "bright"): 2, ("bright", "dark"): 1}
+    assert "agrees on 2 of 3 images (67 %" in str(person) and "misread: 1 dark read as bright;" in str(person)
+    with pytest.raises(ValueError, match=r"labels for 'doctor' include man, which the reader never gives; "
+                                         r"use bright, dark, or None where you cannot tell"):
+        probe.agreement({"doctor": ["man"]})
+    with pytest.raises(ValueError, match=r"must be a list of at most 6 \(the cell's images\)"):
+        probe.agreement({"doctor": ["bright"] * 7})
+    with pytest.raises(KeyError, match="no cell for role 'vet'"):
+        probe.agreement({"vet": ["bright"]})
 
 
 def test_probe_refuses_repeated_seeds_and_results_before_a_run():
