@@ -372,7 +372,7 @@ world it is planted and known (a doctor is drawn blue 80 % of the time, a nurse 
 half and half), so this notebook can check that the probe recovers it, with 95 % confidence intervals. To probe a real
 model, change the one line that sets `MODEL`: the label set then switches to people. Read that result with care:
 generated people have no gender of their own, and a CLIP that labels them "a man" or "a woman" brings its own bias;
-check the reader against people's labels on a sample before trusting its rates."""),
+check the reader against your own labels on a sample (below) before trusting its rates."""),
     ("code", SETUP),
     ("code", """from workbench.bias import AttributeReader, BiasProbe
 from workbench.embeddings.clip import ClipEmbedder
@@ -396,6 +396,17 @@ probe.figure(list(LABELS)[0])"""),
 One cell, nine images, as the Diffusion Bias Explorer shows them."""),
     ("code", """probe.grid(ROLES[0])"""),
     ("code", """probe.grid(ROLES[1])"""),
+    ("md", """## How far to trust the reader
+
+The chart is only as good as the reader that labelled its images. Check it on images whose label you know. In the
+toy world the pixel oracle knows: it reads the figure's colour from its pixels, with no neural network. For a real
+model, nobody does: look at a grid above and write down what you see, in the grid's order (None where you cannot
+tell). `probe.agreement` counts how often the reader agreed, with a 95 % interval, and which way it misreads."""),
+    ("code", """if MODEL is None:
+    print("CLIP reader against the pixel oracle:", probe.agreement(AttributeReader.toy_world_colour()))
+else:  # your labels for the nine images of probe.grid(ROLES[0]) above, in order
+    my_labels = {ROLES[0]: [None] * 9}
+    print("CLIP reader against your labels:", probe.agreement(my_labels))"""),
     ("md", """## Checking the probe against the truth (toy world only)
 
 The toy world's oracle reads the figure's colour from the pixels, with no neural network, and `WorldSampler` draws
@@ -405,16 +416,7 @@ the model learnt. Classifier-free guidance matters too: at guidance 1 the model 
 learnt; stronger guidance exaggerates what sets the role's prompt apart from no prompt, so it pushes each role
 towards the colour that is more typical of that role than of figures in general.
 
-First, the reader: how often does the CLIP label reader behind the chart agree with the oracle, which reads the
-figure's colour from its pixels?"""),
-    ("code", """if MODEL is None:
-    oracle = AttributeReader.toy_world_colour()
-    pairs = [(clip_label, pixels) for cell in probe.cells
-             for clip_label, pixels in zip(cell.labels, oracle([r.image for r in cell.results]))
-             if clip_label is not None and pixels is not None]
-    agree = sum(a == b for a, b in pairs) / len(pairs)
-    print(f"the CLIP reader agrees with the pixel oracle on {agree:.0%} of {len(pairs)} images both could read")"""),
-    ("md", """Then the rates, on the world's own renders and on the model at guidance 1 and at its default:"""),
+The rates, on the world's own renders and on the model at guidance 1 and at its default, read by the oracle:"""),
     ("code", """if MODEL is None:
     from workbench.bias import toy_world_check
     from workbench.toyworld.sampler import WorldSampler

@@ -103,6 +103,8 @@ class Agreement:
         return (self.agreed / self.n if self.n else float("nan"), *wilson(self.agreed, self.n))
 
     def __str__(self) -> str:
+        if not self.n:
+            return f"no image to compare: of {self.skipped}, none had a label on both sides; give labels"
         rate, low, high = self.rate
         wrong = ", ".join(f"{k} {truth} read as {read}" for (read, truth), k in self.confusion.items() if read != truth)
         return (f"agrees on {self.agreed} of {self.n} images ({100 * rate:.0f} %, 95 % interval {100 * low:.0f} "

@@ -20,6 +20,7 @@ def test_agreement_counts_pairs_both_sides_could_read():
     assert (a.agreed, a.n, a.skipped) == (2, 3, 1) and a.confusion == {("red", "red"): 1, ("blue", "red"): 1,
                                                                         ("blue", "blue"): 1}
     assert a.rate[0] == 2 / 3 and a.rate[1:] == wilson(2, 3)
+    assert str(agreement(["red"], [None])) == "no image to compare: of 1, none had a label on both sides; give labels"
 
 
 def test_wilson_interval():
