@@ -244,8 +244,8 @@ def test_image_tower_stages_train_it_and_leave_the_text_tower_exact(stage):
 
 def test_decoder_stage_trains_the_decoder_and_leaves_the_encoder_exact():
     """Stage 4c must not move the latents the UNet learnt: the encoder, bit for bit."""
+    from workbench.toyworld.diffusion_stages import train_decoder
     from workbench.toyworld.recipe import TrainConfig, draw_dataset
-    from workbench.toyworld.train import train_decoder
 
     images, _, _ = draw_dataset(11, 16, workers=1, progress=False)
     vae = models.build_vae(models.DiffusionConfig())
@@ -322,8 +322,8 @@ def test_vae_chroma_term_charges_colour_error_and_not_gray_error():
     image costs its weight times the colour error, and an error that keeps it gray costs nothing."""
     from dataclasses import replace
 
+    from workbench.toyworld.diffusion_stages import vae_loss
     from workbench.toyworld.recipe import TrainConfig
-    from workbench.toyworld.train import vae_loss
 
     x = torch.rand(2, 3, 8, 8) * 2 - 1
     gray_error = x + 0.1                                             # the same shift in R, G, B

@@ -9,7 +9,8 @@ trained on it.
     sampler.py        the world used like a model: a perfect model's images, for the bias probe
     oracle.py         reads an image back (background, colour, shape) without a network
     render_oracle.py  reads which render engine an image shows, without a network (scikit-learn)
-    recipe.py, train.py, clip_stages.py, models.py, estimate.py   the model and its recipe
+    recipe.py, train.py, models.py, estimate.py   the model and its recipe; its stages in
+                      clip_stages.py (CLIP) and diffusion_stages.py (VAE, UNet)
     evaluate.py       the quality figures of the model card; zero_shot.py, the toy CLIP's
                       reading of them; misses.py, the oracle's misses as a picture
     paths.py          where the shipped model lives; commands.py  `workbench toyworld ...`

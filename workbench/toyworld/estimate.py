@@ -67,16 +67,16 @@ def estimate(config: TrainConfig | None = None, diffusion_config: models.Diffusi
         train_clip_on_modifiers,
         train_clip_on_round_trips,
     )
-    from workbench.toyworld.recipe import round_trip
-    from workbench.toyworld.train import (
+    from workbench.toyworld.diffusion_stages import (
         caption_ids,
         encode_latents,
         text_states,
         train_decoder,
         train_unet,
         train_vae,
-        training_device,
     )
+    from workbench.toyworld.recipe import round_trip
+    from workbench.toyworld.train import training_device
 
     cfg = config or TrainConfig()
     dcfg = diffusion_config or models.DiffusionConfig()

@@ -1,6 +1,6 @@
 """The toy-world training recipe (`TrainConfig`) and what its stages share: the world images
 drawn once, the learning-rate schedule and the optimiser. The stages are in `clip_stages.py`
-(CLIP) and `train.py` (VAE, UNet, and the whole recipe)."""
+(CLIP), `diffusion_stages.py` (VAE and UNet) and `train.py` (the whole recipe)."""
 
 from __future__ import annotations
 
