@@ -42,6 +42,8 @@ CASES = [
      r"open_clip_pytorch_model.bin is not a .safetensors file"),
     ("precision misspelled", lambda g, t: load_model(dtype="float64"), ValueError,
      r"dtype must be float32, float16 or bfloat16, not 'float64'"),
+    ("precision a torch dtype it cannot run", lambda g, t: load_model(dtype=__import__("torch").float64), ValueError,
+     r"dtype must be float32, float16 or bfloat16, not 'float64'"),
     ("unknown checkpoint type", lambda g, t: load_model(_file(t, "m.onnx")), ValueError, r"unknown checkpoint type"),
     ("hub id offline and not cached", lambda g, t: load_model("nobody/not-a-model"), ModelNotFoundError,
      r"model 'nobody/not-a-model' is not in the local cache.*hf download nobody/not-a-model"),

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from workbench.generation.loading import load_model, scheduler_mismatch
+from workbench.generation.loading import load_model, pick_device, scheduler_mismatch
 
 
 def _with_index_scheduler(source, folder, cls):
@@ -118,3 +118,10 @@ def test_a_folder_with_safetensors_beside_its_bin_files_is_not_called_pickled(ti
     shutil.rmtree(folder / "vae")
     with pytest.raises(ModelNotFoundError, match="is not a complete diffusers model"):
         load_model(folder, device="cpu")
+
+
+def test_device_and_dtype_are_taken_as_names_or_as_torch_objects():
+    import torch
+
+    assert pick_device(torch.device("cpu"), torch.float32) == pick_device("cpu", "float32") == ("cpu", "float32")
+    assert pick_device("cpu", torch.bfloat16) == ("cpu", "bfloat16")

@@ -59,11 +59,13 @@ def scheduler_settings(scheduler) -> str:
 
 
 def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
-    """(device, dtype) to use: the caller's choice (a name or a torch.device), else the best the
-    machine offers."""
+    """(device, dtype) to use: the caller's choice (device a name or a torch.device, dtype a name
+    or a torch dtype), else the best the machine offers."""
     import torch
 
     device = None if device is None else str(device)  # "cpu" and torch.device("cpu") alike from here on
+    if isinstance(dtype, torch.dtype):  # torch.float16 as diffusers users write it: "float16"
+        dtype = str(dtype).removeprefix("torch.")
     if device is None:
         if torch.cuda.is_available():
             device = "cuda"
