@@ -54,3 +54,13 @@ def test_random_weights_are_never_cached(two_checkpoints, tmp_path):
     assert clip.cache_id is None
     assert store._catalogue.query("SELECT COUNT(*) FROM embeddings") == [(0,)]
     store.close()
+
+
+def test_a_store_may_be_given_as_its_folder(two_checkpoints, tmp_path):
+    """As ImageGenerator takes it: ClipEmbedder(store="runs") caches into that folder's store."""
+    from workbench.embeddings.clip import ClipEmbedder
+
+    name, (a, _) = two_checkpoints
+    clip = ClipEmbedder(name, str(a), store=str(tmp_path / "runs"), progress=False)
+    assert isinstance(clip.store, RunStore) and clip.store.folder == tmp_path / "runs"
+    assert RunStore.of(clip.store) is clip.store and RunStore.of(None) is None

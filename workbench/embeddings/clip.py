@@ -101,7 +101,9 @@ class ClipEmbedder:
                              "open_clip.list_pretrained()") from None
         self.model.eval()
         self.tokenizer = open_clip.get_tokenizer(model)
-        self.device, self.batch_size, self.store, self.progress = device, batch_size, store, progress
+        from workbench.store.catalogue import RunStore
+
+        self.device, self.batch_size, self.store, self.progress = device, batch_size, RunStore.of(store), progress
         self.dim = int(self.model.text_projection.shape[1]) if getattr(self.model, "text_projection", None) is not None \
             else None
         self._torch = torch

@@ -140,7 +140,7 @@ class ImageGenerator:
                              f"for 9 on the CPU, 32 on a GPU); got {max_batch!r}")
         self.model = model if isinstance(model, LoadedModel) else load_model(
             model, device=device, dtype=dtype, trust_pickle=trust_pickle)
-        self.store = RunStore(store) if isinstance(store, (str, Path)) else store
+        self.store = RunStore.of(store)
         self.max_batch = int(max_batch) if max_batch else (9 if self.model.device == "cpu" else 32)
         self.progress = progress
         self.policy = policy

@@ -122,6 +122,11 @@ class RunStore:
         store.rebuild()
         return store
 
+    @classmethod
+    def of(cls, store) -> RunStore | None:
+        """`store` as a RunStore: a folder path opened, a RunStore (or None, for no store) as is."""
+        return cls(store) if isinstance(store, (str, Path)) else store
+
     def close(self) -> None:
         self._catalogue.close()
 
