@@ -61,10 +61,10 @@ def test_a_failed_warm_up_reports_and_can_be_retried(monkeypatch):
     from workbench.maps import warmup
 
     monkeypatch.setattr(warmup, "_warm", None)
-    monkeypatch.setattr(warmup, "compile_kernels", lambda reproducible=False: 1 / 0)
+    monkeypatch.setattr(warmup, "compile_kernels", lambda random_state=None: 1 / 0)
     failed = warmup.warm_up(background=False)
     assert failed.done and failed.status == "UMAP warm-up failed: ZeroDivisionError: division by zero"
-    monkeypatch.setattr(warmup, "compile_kernels", lambda reproducible=False: None)
+    monkeypatch.setattr(warmup, "compile_kernels", lambda random_state=None: None)
     assert warmup.warm_up(background=False) is not failed
 
 

@@ -106,7 +106,7 @@ def cache_umap_kernels() -> int:
     umap-learn compiles its layout kernels with `cache=False`, so every new process pays
     for them again. A function compiled twice (parallel and serial twins of one Python
     function) would share one cache file, so only the parallel twin is cached; the serial
-    one (used by reproducible fits) still compiles once per process. Best effort: any
+    one (used by seeded fits) still compiles once per process. Best effort: any
     failure leaves umap exactly as it was.
     """
     try:
@@ -162,9 +162,9 @@ class WarmUp:
         """Block until the warm-up is over (True), or `timeout` seconds passed (False)."""
         return self._done.wait(timeout)
 
-    def run(self, reproducible: bool = False) -> WarmUp:
+    def run(self, random_state: int | None = None) -> WarmUp:
         try:
-            compile_kernels(reproducible)
+            compile_kernels(random_state)
         except Exception as err:  # noqa: BLE001 - reported in `status`; the real fit will raise properly
             self.error = f"{type(err).__name__}: {err}"
         finally:
@@ -173,8 +173,9 @@ class WarmUp:
         return self
 
 
-def compile_kernels(reproducible: bool = False) -> None:
-    """Import umap and fit tiny maps, so that every kernel a real map uses is compiled."""
+def compile_kernels(random_state: int | None = None) -> None:
+    """Import umap and fit tiny maps, so that every kernel a real map with this `random_state` uses
+    is compiled."""
     import numpy as np
 
     from workbench.maps.projection import UMAPProjection
@@ -185,15 +186,15 @@ def compile_kernels(reproducible: bool = False) -> None:
     X = (centres[rng.integers(0, 4, 80)] + 0.3 * rng.normal(size=(80, 16))).astype(np.float32)
     projection = UMAPProjection(n_neighbors=8, n_epochs=20).fit(X)
     projection.add_points(X[:5] + 0.01, refit=True, n_epochs=5)  # the refit path (array init)
-    if reproducible:
-        UMAPProjection(n_neighbors=8, n_epochs=20, random_state=0).fit(X)
+    if random_state is not None:
+        UMAPProjection(n_neighbors=8, n_epochs=20, random_state=random_state).fit(X)
 
 
-def warm_up(background: bool = True, reproducible: bool = False) -> WarmUp:
+def warm_up(background: bool = True, random_state: int | None = None) -> WarmUp:
     """Compile UMAP's kernels now, in a background thread by default; the same handle on later calls.
 
-    Call it at kernel start (the LatentMap widget does). `reproducible=True` also compiles the
-    single-threaded kernel that seeded fits use.
+    Call it at kernel start (the LatentMap widget does). Pass the `random_state` your maps use: a
+    whole number also compiles the single-threaded kernel that seeded fits use.
     """
     global _warm
     with _import_lock:
@@ -202,9 +203,9 @@ def warm_up(background: bool = True, reproducible: bool = False) -> WarmUp:
         _warm = WarmUp()
         warming = _warm
     if background:
-        warming._thread = threading.Thread(target=warming.run, args=(reproducible,), name="umap-warm-up",
+        warming._thread = threading.Thread(target=warming.run, args=(random_state,), name="umap-warm-up",
                                            daemon=True)
         warming._thread.start()
     else:
-        warming.run(reproducible)
+        warming.run(random_state)
     return warming

@@ -45,7 +45,8 @@ class LatentMap(LazyView):
         if state_kwargs.get("projection", "umap") == "pca":
             from workbench.maps.warmup import warm_up
 
-            warm_up()  # compile UMAP's kernels off the UI thread, in case the user switches to it
+            # compile UMAP's kernels off the UI thread, in case the user switches to it
+            warm_up(random_state=state_kwargs.get("random_state"))
         self.state = LatentMapState(points, **state_kwargs)
         self._figure = None
         self._shown_legend: tuple = (None, None)
