@@ -56,10 +56,10 @@ def test_interrupted_run_keeps_finished_images_and_resumes(tiny_model, tmp_path)
         return kwargs
 
     with pytest.raises(KeyboardInterrupt):
-        gen.generate(reqs, callback=interrupt_after_four)
+        gen.generate(reqs, callback_on_step_end=interrupt_after_four)
     assert len(gen.store) == 4
     calls["n"] = -100  # no more interrupts
-    done = gen.generate(reqs, callback=interrupt_after_four)
+    done = gen.generate(reqs, callback_on_step_end=interrupt_after_four)
     assert [r.cached for r in done] == [True] * 4 + [False] * 5 and len(gen.store) == 9
 
 

@@ -57,7 +57,7 @@ def test_generation_runs_on_the_chosen_threads_and_restores_them(tiny_model, cle
     gen = ImageGenerator(tiny_model, progress=False)
     before = torch.get_num_threads()
     gen.generate(gen.requests("a red circle", seeds=0, steps=2),
-                 callback=lambda pipe, step, t, kw: seen.append(torch.get_num_threads()) or kw)
+                 callback_on_step_end=lambda pipe, step, t, kw: seen.append(torch.get_num_threads()) or kw)
     assert seen and set(seen) == {1}
     assert torch.get_num_threads() == before
 

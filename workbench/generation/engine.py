@@ -239,11 +239,11 @@ class ImageGenerator:
 
     # --- generating ----------------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest], *, run: int | None = None,
-                 compositions: dict | None = None, callback=None, on_image=None) -> list[GeneratedImage]:
+                 compositions: dict | None = None, callback_on_step_end=None, on_image=None) -> list[GeneratedImage]:
         """Make (or fetch) every request's image, in order. See the module docstring for the steps.
 
-        `callback` is passed to the pipeline as `callback_on_step_end`; `on_image(done, total)`
-        is called as images are served or committed (for progress bars in widgets).
+        `callback_on_step_end(pipe, step, timestep, kwargs)` goes to the pipeline, as in diffusers;
+        `on_image(done, total)` is called as images are served or committed (for progress bars).
         """
         from tqdm.auto import tqdm
 
@@ -282,7 +282,7 @@ class ImageGenerator:
         broken: list[GenerationRequest] = []
         try:
             for batch in batches:
-                made = self._run_batch([requests[i] for i in batch], callback, threads)
+                made = self._run_batch([requests[i] for i in batch], callback_on_step_end, threads)
                 for position, (i, (image, seconds, flagged)) in enumerate(zip(batch, made)):
                     if image is None:
                         broken.append(requests[i])
@@ -318,7 +318,7 @@ class ImageGenerator:
             self.store.add_to_run(run, stored.key)
         return GeneratedImage(stored.record, image, stored.path, cached=True)
 
-    def _run_batch(self, batch: list[GenerationRequest], callback=None,
+    def _run_batch(self, batch: list[GenerationRequest], callback_on_step_end=None,
                    threads: int | None = None) -> list[tuple[object, float, bool]]:
         import torch
 
@@ -331,7 +331,7 @@ class ImageGenerator:
         generators = [step_generator(r.seed, shape) for r in batch]
         # 4. The pipeline call
         start = time.perf_counter()
-        kwargs = {"callback_on_step_end": callback} if callback else {}
+        kwargs = {"callback_on_step_end": callback_on_step_end} if callback_on_step_end else {}
         with torch.inference_mode(), cpu_threads(threads):
             negative = [r.negative_prompt for r in batch] if first.negative_prompt else None  # as diffusers' default
             out = pipe(prompt=[r.prompt for r in batch], negative_prompt=negative,
