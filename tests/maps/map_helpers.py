@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from workbench.store import GenerationRequest, ImageRecord
+from workbench.store.catalogue import pixels_of
 
 DIM = 64
 GAP = 0.8  # planted distance between the text and image cones of FakeClip
@@ -48,7 +49,7 @@ class FakeClip:
     def embed_images(self, images):
         out = []
         for image in images:
-            image = getattr(image, "image", image)
+            image = pixels_of(image)
             caption = image.info.get("caption")
             if caption is None:
                 base = word_vector(hashlib.sha1(image.tobytes()).hexdigest(), self.dim)

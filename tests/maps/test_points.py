@@ -65,7 +65,7 @@ def test_texts_and_images_from_different_models_are_refused(items):
 def test_store_points_and_a_missing_file_is_skipped_with_a_warning(store, fake_clip):
     points = points_from_store(store, fake_clip)
     assert len(points) == 12 and all(p.path is not None for p in points.points if p.kind == "image")
-    assert points[points.ids[-1]].image().size == (16, 16)
+    assert points[points.ids[-1]].load_image().size == (16, 16)
     gone = store.images()[4].path
     gone.unlink()
     with pytest.warns(UserWarning, match=r"skipped 1 image\(s\) whose file is missing on disk: .*missing PNG "

@@ -50,7 +50,7 @@ def test_put_then_get_by_key(store):
     assert stored.path.parent == store.images_folder
     again = store.get(record.key)
     assert again.record == record and again.path == stored.path
-    assert np.array_equal(np.asarray(again.image()), np.asarray(tiny_image(4)))
+    assert np.array_equal(np.asarray(again.load_image()), np.asarray(tiny_image(4)))
     assert read_png_metadata(again.path) == record
     assert store.get("0" * 64) is None
 
@@ -395,7 +395,7 @@ def test_stored_image_loads_without_holding_the_file_open(store):
     """A kept image must not pin its PNG: Windows could not move or delete it, and a notebook that
     shows hundreds of images would run out of file descriptors."""
     stored = store.put(make_record(0), tiny_image(0))
-    image = stored.image()
+    image = stored.load_image()
     assert isinstance(image, Image.Image) and image.size == (32, 32)
     fds = "/proc/self/fd"
     if os.path.isdir(fds):  # checked before the pixels are read: reading a lazy image would load and close it

@@ -116,10 +116,12 @@ class ClipEmbedder:
         return self._embed(_checked(texts, "texts", str, "give text (str) only"), self._text_batch, "texts")
 
     def embed_images(self, images: Sequence) -> np.ndarray:
-        """(N, D) float32 unit vectors for PIL images (or GeneratedImage-like objects with `.image`)."""
+        """(N, D) float32 unit vectors for PIL images, GeneratedImages or StoredImages."""
         from PIL import Image
 
-        images = _checked((getattr(i, "image", i) for i in images), "images", Image.Image,
+        from workbench.store.catalogue import pixels_of
+
+        images = _checked((pixels_of(i) for i in images), "images", Image.Image,
                           "give PIL images: Image.open(path), or Image.fromarray(array) for a uint8 array")
         return self._embed(images, self._image_batch, "images")
 

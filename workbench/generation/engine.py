@@ -310,7 +310,7 @@ class ImageGenerator:
         if stored is None:
             return None
         try:
-            image = stored.image()
+            image = stored.load_image()
         except OSError as error:  # truncated or overwritten: Pillow's errors are OSErrors
             self.store.set_aside(stored.key, f"unreadable: {error}")
             return None

@@ -152,7 +152,7 @@ def rank_modifiers(clip, image, library=None, top: int = 3, categories=None,
     if not tags:
         raise ValueError("no tags to rank: the tag library is empty (load tag files with TagLibrary.default() or "
                          "--tags-dir), or refs and categories have no tag in common")
-    image_vector = clip.embed_images([getattr(image, "image", image)])[0]
+    image_vector = clip.embed_images([image])[0]
     sims = clip.embed_texts([fragment_text(t) for t in tags]) @ image_vector
     ranking: dict[str, list] = {}
     for tag, sim in zip(tags, sims):

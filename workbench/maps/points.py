@@ -45,8 +45,8 @@ class MapPoint:
     pixels: object | None = None  # a PIL image held in memory (GeneratedImage without a store)
     links: list = field(default_factory=list)  # ids of the linked points (prompt <-> its images)
 
-    def image(self):
-        """The PIL image (None for a prompt); loaded from disk on demand."""
+    def load_image(self):
+        """The PIL image (None for a prompt), read from disk if it is not held in memory."""
         if self.pixels is not None or self.path is None:
             return self.pixels
         from PIL import Image
@@ -175,8 +175,7 @@ def _image_point(item) -> MapPoint:
         return MapPoint(item.id, "image", item.prompt, dict(item.fields), item.record, item.path, item.pixels)
     record = getattr(item, "record", None)
     path = getattr(item, "path", None)
-    pixels = getattr(item, "image", None)
-    pixels = None if callable(pixels) else pixels  # StoredImage.image is a method: load on demand
+    pixels = getattr(item, "image", None)  # a StoredImage has none: its PNG loads on demand
     if record is not None:
         key = record.key
     else:  # a bare PIL image: address it by its pixels
@@ -189,11 +188,10 @@ def _image_point(item) -> MapPoint:
 
 def _load(item):
     """The item's PIL image, or None with a warning when its file is gone."""
-    pixels = getattr(item, "image", item)
-    if not callable(pixels):
-        return pixels
+    from workbench.store.catalogue import pixels_of
+
     try:
-        return pixels()
+        return pixels_of(item)
     except (FileNotFoundError, OSError) as err:
         warnings.warn(f"skipped an image whose file is missing or unreadable: {getattr(item, 'path', '?')} "
                       f"({getattr(err, 'strerror', None) or err}); run store.rebuild() to drop it from the catalogue",

@@ -279,9 +279,9 @@ class LatentMapState(Observable):
         if point_id not in self.points.index:
             raise KeyError(f"no point with id {point_id!r} on this map")
         point = self.points[point_id]
-        image = point.image() if point.kind == "image" else None
+        image = point.load_image() if point.kind == "image" else None
         if point.kind == "text" and point.links:
-            image = self.points[point.links[0]].image() if point.links[0] in self.points.index else None
+            image = self.points[point.links[0]].load_image() if point.links[0] in self.points.index else None
         return PointDetails(point.id, point.kind, point.prompt, point.record, image, list(point.links))
 
     def click(self, point_id: str) -> PointDetails:

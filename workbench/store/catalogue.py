@@ -75,10 +75,16 @@ class StoredImage:
     run: int | None = None
     added: bool = field(default=False, compare=False)  # `import_png` copied it in (else it was there)
 
-    def image(self) -> Image.Image:
+    def load_image(self) -> Image.Image:
+        """The PNG's pixels, read now (a GeneratedImage's `image` is them already)."""
         with Image.open(self.path) as image:
             image.load()
             return image
+
+
+def pixels_of(item):
+    """The PIL image of a GeneratedImage (its `image`), a StoredImage (read now) or a PIL image."""
+    return item.load_image() if isinstance(item, StoredImage) else getattr(item, "image", item)
 
 
 def _free_suffix(names) -> str:
