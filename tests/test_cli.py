@@ -60,7 +60,8 @@ def test_compose_json_is_a_composition(capsys):
     (["toyworld", "sample", "--out", "sheet", "--n", "2"], "--out is the contact sheet to write, a .png file"),
     (["expand", "a {red|blue"], "does not parse at character 3"),
     (["tags", "export", "--format", "a1111", "--category", "film", "--out", "."], ".: is a directory; check the path"),
-    (["toyworld", "bias-check", "--model-dir", "nowhere", "--seeds", "1"], "no trained toy-world model in nowhere"),
+    (["toyworld", "bias-check", "--model-dir", "nowhere", "--per-role", "1"], "no trained toy-world model in nowhere"),
+    (["toyworld", "bias-check", "--seeds", "100"], "bias-check counts its seeds with --per-role N (seeds 0 to N-1)"),
     (["store", "list", "--store", "x" * 300], "catalogue.sqlite: file name too long; check the path"),
     (["tags", "export", "--format", "a1111", "--category", "film", "--out", "no-folder/styles.csv"],
      "no-folder/styles.csv: no such file or directory; check the path"),  # the file asked for, not our draft
@@ -75,7 +76,7 @@ def test_mistakes_exit_2_with_reason_on_stderr(capsys, argv, message):
     (["toyworld", "sample", "--out", "s.png", "--n", "0"], "argument --n: must be 1 or more, got 0"),
     (["toyworld", "evaluate", "--prompts", "2"], "argument --prompts: must be 3 or more, got 2"),
     (["toyworld", "evaluate", "--steps", "0"], "argument --steps: must be 1 or more, got 0"),
-    (["toyworld", "bias-check", "--seeds", "zero"], "argument --seeds: 'zero' is not a whole number"),
+    (["toyworld", "bias-check", "--per-role", "zero"], "argument --per-role: 'zero' is not a whole number"),
     (["expand", "{a|b}", "--random", "0"], "argument --random: must be 1 or more, got 0"),
     (["toyworld", "bias-check", "--tolerance", "-5"], "argument --tolerance: must be a number, 0 or more, got -5"),
     (["toyworld", "bias-check", "--tolerance", "nan"], "argument --tolerance: must be a number, 0 or more, got nan"),

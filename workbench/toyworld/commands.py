@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -83,6 +84,9 @@ def cmd_bias_check(args) -> int:
     from workbench.generation.engine import ImageGenerator
     from workbench.toyworld import paths
 
+    if args.seeds is not None:  # elsewhere --seeds is a list ("0-399"): a count under that name would mislead
+        raise ValueError(f"bias-check counts its seeds with --per-role N (seeds 0 to N-1), e.g. --per-role "
+                         f"{args.seeds}; --seeds is a seed list in the other commands")
     if args.model_dir and not args.world:
         paths.check_trained(args.model_dir)
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,13 +96,13 @@ def cmd_bias_check(args) -> int:
             gen = WorldSampler()
         else:
             gen = ImageGenerator(args.model_dir and str(Path(args.model_dir) / "pipeline"), store=args.store or tmp)
-        _, rows = toy_world_check(gen, seeds=range(args.seeds), guidance=args.guidance,
+        _, rows = toy_world_check(gen, seeds=range(args.per_role), guidance=args.guidance,
                                   tolerance=args.tolerance / 100)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     source = "world renders (the probe checked against the truth)" if args.world else f"guidance {args.guidance:g}"
-    print(f"share of blue figures, {args.seeds} seeds per role, {source} (95 % interval)")
+    print(f"share of blue figures, {args.per_role} seeds per role, {source} (95 % interval)")
     for r in rows:
         verdict = "ok" if r["within_tolerance"] else f"off by more than {args.tolerance:g} points"
         print(f"  {r['role']:13} planted {r['planted']:4.0%}  measured {r['measured']:6.1%} "
@@ -159,7 +163,9 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_sample)
     p = toy_sub.add_parser("bias-check", help="does the bias probe recover the rates planted in the world?")
     p.add_argument("--model-dir", help="a trained model folder (default: the shipped model)")
-    p.add_argument("--seeds", type=whole_number(1), default=400, help="seeds per role (default 400: +-5 points at 50 %%)")
+    p.add_argument("--per-role", type=whole_number(1), default=400,
+                   help="images per role, seeds 0 to N-1 (default 400: +-5 points at 50 %%)")
+    p.add_argument("--seeds", help=argparse.SUPPRESS)  # its old name, refused with the new one
     p.add_argument("--guidance", type=number(0), default=1.0,
                    help="1 (default) samples the learnt distribution; higher values sharpen it (not used with --world)")
     p.add_argument("--tolerance", type=number(0), default=5.0, help="allowed error in percentage points")
