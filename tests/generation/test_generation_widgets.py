@@ -43,9 +43,9 @@ def test_comparison_state_and_view(tiny_model):
     assert state.grid.rows == 3 and state.grid.cols == 2 and not state.error
     widget = view.widget
     assert bytes(widget.children[-1].value)[:4] == b"\x89PNG"
-    state.values = []
+    state.ids = []
     state.run()
-    assert "pick at least one decades value" in state.error
+    assert "pick at least one decades modifier" in state.error
 
 
 def test_reproduce_snippet_quotes_user_text():
@@ -75,7 +75,7 @@ def test_comparison_state_refuses_a_mistyped_value_or_category_at_once():
     from workbench.widgets.generation_state import ModifierComparisonState
 
     with pytest.raises(UnknownTagError, match="unknown tag 'octane' in category 'render_engines'; did you mean octane-render"):
-        ModifierComparisonState("a cat", values=["octane"])
+        ModifierComparisonState("a cat", ids=["octane"])
     with pytest.raises(UnknownTagError, match="unknown category 'decade'; did you mean decades\\? categories are: "):
         ModifierComparisonState("a cat", category="decade")
 
@@ -92,7 +92,7 @@ def test_comparison_state_defaults_to_a_category_the_library_has(write):
             prompt: calm
             description: Calm.
     """))
-    view = ModifierComparison("a cat", values=["calm"], library=library)
+    view = ModifierComparison("a cat", ids=["calm"], library=library)
     assert view.state.category == "moods" and view.widget.children[1].children[1].value == ("calm",)
 
 
@@ -116,7 +116,7 @@ def test_views_show_inputs_set_in_code_and_seeds_as_typed(tiny_model):
     view.state.subject, view.state.category = "a dog", "film"
     assert (subject.value, category.value, values.value) == ("a dog", "film", ())
     category.value = "decades"  # from the view: earlier picks of another category are dropped
-    assert view.state.values == [] and values.options[0][1] == view.state.options()[0][1]
+    assert view.state.ids == [] and values.options[0][1] == view.state.options()[0][1]
 
 
 def test_generate_runs_what_was_typed_and_typing_survives_other_updates(tiny_model, monkeypatch):
@@ -130,7 +130,7 @@ def test_generate_runs_what_was_typed_and_typing_survives_other_updates(tiny_mod
 
     gen = ImageGenerator(tiny_model, progress=False)
     ran = []
-    monkeypatch.setattr(ModifierComparisonState, "run", lambda s: ran.append((s.subject, s.values, s.steps, s.seeds)))
+    monkeypatch.setattr(ModifierComparisonState, "run", lambda s: ran.append((s.subject, s.ids, s.steps, s.seeds)))
     view = ModifierComparison("a cat", "decades", ["1960s"], seeds=range(4), steps=1, generator=gen)
     subject, (category, values) = view.widget.children[0], view.widget.children[1].children
     subject.value, values.value = "a dog", ("1910s",)

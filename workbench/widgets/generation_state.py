@@ -61,7 +61,7 @@ class _Observable(Observable):
     """Observers hear of every run and progress step, and of every input set from code, so a view
     shows what Generate will use."""
 
-    INPUTS = frozenset({"prompt", "subject", "seeds", "steps", "guidance", "category", "values"})
+    INPUTS = frozenset({"prompt", "subject", "seeds", "steps", "guidance", "category", "ids"})
 
     def __init__(self):
         super().__init__()
@@ -134,7 +134,7 @@ class VariationGridState(_Observable):
 class ModifierComparisonState(_Observable):
     """One row per picked modifier of a category (plus the baseline), the same seeds in every row."""
 
-    def __init__(self, subject: str = "", category: str | None = None, values=(), seeds="0-3",
+    def __init__(self, subject: str = "", category: str | None = None, ids=(), seeds="0-3",
                  steps: int | None = None, guidance: float | None = None, *, base_tags=(), model=None, store=None,
                  generator=None, library=None):
         super().__init__()
@@ -145,11 +145,11 @@ class ModifierComparisonState(_Observable):
         self.steps, self.guidance = _defaults(model, generator).resolve(steps, guidance)
         self.base_tags = list(base_tags)
         self.model, self.store, self.generator = model, store, generator
-        # A mistyped category or value fails here, with near matches, not later inside the view
+        # A mistyped category or tag id fails here, with near matches, not later inside the view
         if category is None:  # render engines when the library has them, else its first category
             category = "render_engines" if "render_engines" in self.library.categories else next(iter(self.categories))
         self.library.category(category)
-        self.category, self.values = category, [self.library.get(category, v).id for v in values]
+        self.category, self.ids = category, [self.library.get(category, i).id for i in ids]
         self.grid = None
 
     @property
@@ -167,9 +167,9 @@ class ModifierComparisonState(_Observable):
 
         self.error = ""
         try:
-            if not self.values:
-                raise ValueError(f"pick at least one {self.category} value to compare")
-            refs = [f"{self.category}:{v}" for v in self.values]
+            if not self.ids:
+                raise ValueError(f"pick at least one {self.category} modifier to compare")
+            refs = [f"{self.category}:{i}" for i in self.ids]
             self.grid = compare_modifiers(self._generator(), self.subject, refs, self.seeds, base_tags=self.base_tags,
                                           library=self.library, steps=self.steps, guidance=self.guidance,
                                           on_image=self._progress)

@@ -131,7 +131,7 @@ class VariationGrid(_View):
 
 
 class ModifierComparison(_View):
-    """Pick a category and values; one row per value (plus the baseline), the same seeds in every row."""
+    """Pick a category and its modifiers; one row per modifier (plus the baseline), the same seeds in every row."""
 
     state_class = ModifierComparisonState
 
@@ -139,27 +139,27 @@ class ModifierComparison(_View):
         state = self.state
         subject = w.Text(value=state.subject, description="Subject", layout=w.Layout(width="60%"))
         category = w.Dropdown(options=state.categories, value=state.category, description="Vary")
-        values = w.SelectMultiple(options=state.options(), value=tuple(state.values), rows=6,
-                                  layout=w.Layout(width="60%"))
+        picks = w.SelectMultiple(options=state.options(), value=tuple(state.ids), rows=6,
+                              layout=w.Layout(width="60%"))
 
         def on_category(change):
             if change["new"] != state.category:
-                state.values = []  # the picks of another category do not carry over
+                state.ids = []  # the picks of another category do not carry over
                 state.category = change["new"]
 
-        shown_picks = [(state.category, tuple(state.values))]
+        shown_picks = [(state.category, tuple(state.ids))]
 
         def follow_picks(s):  # the category or picks changed in the state: new options, and the picks
-            if (s.category, tuple(s.values)) != shown_picks[0]:
-                shown_picks[0] = (s.category, tuple(s.values))
-                values.options = s.options()
-                values.value = tuple(v for v in s.values if v in {i for _, i in s.options()})
+            if (s.category, tuple(s.ids)) != shown_picks[0]:
+                shown_picks[0] = (s.category, tuple(s.ids))
+                picks.options = s.options()
+                picks.value = tuple(v for v in s.ids if v in {i for _, i in s.options()})
 
         category.observe(on_category, names="value")
         state.observe(self._follower({"subject": subject, "category": category}))
         state.observe(follow_picks)
 
-        controls, message = self._controls(lambda: {"subject": subject.value, "values": list(values.value)})
+        controls, message = self._controls(lambda: {"subject": subject.value, "ids": list(picks.value)})
         picture = w.Image(format="png")
         picture.add_class("wb-comparison-image")
         def show(s):
@@ -168,6 +168,6 @@ class ModifierComparison(_View):
 
         state.observe(show)
         show(state)
-        box = w.VBox([subject, w.HBox([category, values]), controls, message, picture])
+        box = w.VBox([subject, w.HBox([category, picks]), controls, message, picture])
         box.add_class("wb-modifier-comparison")
         return box
