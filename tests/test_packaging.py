@@ -16,11 +16,26 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "diffusers", "open_clip", "umap", "transformers", "plotly", "ipywidgets")
 
 
+LAZY = ("workbench.generation", "workbench.embeddings", "workbench.widgets", "workbench.maps")
+
+
 def test_import_workbench_does_not_import_heavy_libraries():
-    code = ("import sys, workbench, workbench.prompts, workbench.cli; "
+    code = (f"import sys, workbench, workbench.prompts, workbench.cli, {', '.join(LAZY)}; "
+            f"assert 'ImageGenerator' in dir(workbench.generation) and 'Composer' in dir(workbench.widgets); "
             f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+@pytest.mark.parametrize("package", LAZY)
+def test_every_lazy_export_is_there(package):
+    import importlib
+
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        assert getattr(module, name).__name__ == name
+    with pytest.raises(AttributeError, match=f"module '{package}' has no attribute 'Nope'"):
+        module.Nope  # noqa: B018
 
 
 DATA = ("*.yaml", "*.json", "*.safetensors", "*.txt", "*.md", "*.png")  # pyproject's package-data patterns

@@ -17,6 +17,8 @@ Importing this package imports none of umap, numba, torch or plotly; each module
 when it needs them.
 """
 
+from workbench.lazy import lazy_exports
+
 _EXPORTS = {
     "PCAProjection": "projection", "UMAPProjection": "projection", "centre_modalities": "projection",
     "modality_gap": "projection", "warm_up": "warmup", "MapPoints": "points", "points_from_store": "points",
@@ -26,15 +28,6 @@ _EXPORTS = {
     "effect_chart": "modifier_effects", "annotate_grid": "modifier_effects", "rank_modifiers": "modifier_effects",
 }
 
-__all__ = ["ConceptAxes", "LatentMap", "LatentMapState", "MapPoints", "PCAProjection", "UMAPProjection",
-    "annotate_grid", "centre_modalities", "concept_figure", "effect_chart", "effect_scores", "export_html",
-    "interpolate_prompts", "map_figure", "modality_gap", "noise_walk", "points_from_images",
-    "points_from_store", "rank_modifiers", "warm_up"]
+__all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(f"workbench.maps.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'workbench.maps' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -1,20 +1,17 @@
 """Jupyter widgets: plain-Python state objects (tested without a browser) and thin ipywidgets views.
 
-Views are imported lazily so that `import workbench.widgets` does not pull in ipywidgets.
+Views and states are imported on first use, so that `import workbench.widgets` does not pull in
+ipywidgets.
 """
 
+from workbench.lazy import lazy_exports
 
-def __getattr__(name):
-    if name == "Composer":
-        from workbench.widgets.composer import Composer
+_EXPORTS = {
+    "Composer": "composer", "ComposerState": "composer_state", "VariationGrid": "generation_views",
+    "ModifierComparison": "generation_views", "VariationGridState": "generation_state",
+    "ModifierComparisonState": "generation_state", "LatentMap": "workbench.maps.widget",
+    "LatentMapState": "workbench.maps.state",
+}
+__all__ = sorted(_EXPORTS)
 
-        return Composer
-    if name in ("VariationGrid", "ModifierComparison"):
-        from workbench.widgets import generation_views
-
-        return getattr(generation_views, name)
-    if name == "LatentMap":
-        from workbench.maps.widget import LatentMap
-
-        return LatentMap
-    raise AttributeError(f"module 'workbench.widgets' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
