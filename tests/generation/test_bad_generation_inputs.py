@@ -11,6 +11,7 @@ from workbench.generation.loading import ModelNotFoundError, UnsafeCheckpointErr
 from workbench.generation.seeds import parse_seeds
 from workbench.prompts.policy import PolicyRefusal
 from workbench.store.errors import StoreError
+from workbench.store.png import read_png_metadata
 
 
 @pytest.fixture
@@ -205,6 +206,11 @@ def test_cli_generate_and_compare(tmp_path, capsys, tiny_model_dir):
     assert code == 0 and (tmp_path / "comparison.png").is_file()
     code = main(["store", "list", "--store", str(tmp_path / "store")])
     assert code == 0 and "8 image(s)" in capsys.readouterr().out
+    for how in (["--vary", "decades:1980s"], ["--replace", "red", "--with", "red,blue"]):  # every row's negative
+        code = main(["compare", "a red circle", *how, "--seeds", "0", "--steps", "1", "--negative-prompt", "blurry",
+                     "--out", str(tmp_path), "--model", str(tiny_model_dir), "--json"])
+        images = json.loads(capsys.readouterr().out)["images"]
+        assert code == 0 and [read_png_metadata(p).request.negative_prompt for p in images] == ["blurry"] * 2
 
 
 def test_cli_replace_cannot_bring_in_an_opted_out_artist(tmp_path, capsys, tiny_model_dir):

@@ -99,10 +99,11 @@ def cmd_compare(args) -> int:
         warnings.simplefilter("always")
         if args.vary:
             grid = compare_modifiers(gen, args.subject, _vary_refs(args.vary), args.seeds, base_tags=args.tag or (),
-                                     library=library_from(args), policy=policy, **_gen_kwargs(args))
+                                     negative_prompt=args.negative or "", library=library_from(args), policy=policy,
+                                     **_gen_kwargs(args))
         else:
             grid = compare_prompts(gen, args.subject, args.replace, _values(args.with_), args.seeds,
-                                   **_gen_kwargs(args))
+                                   negative_prompt=args.negative or "", **_gen_kwargs(args))
     say_warnings(found)
     path = grid.save(out / "comparison.png")
     if args.json:
@@ -163,5 +164,6 @@ def register(sub) -> None:
     p.add_argument("--vary", metavar="CATEGORY:ID1,ID2,...", help="modifiers to compare, one row each")
     p.add_argument("--replace", metavar="TEXT", help="text in the prompt to replace (Prompt S/R)")
     p.add_argument("--with", dest="with_", metavar="A,B,...", help="replacements for --replace")
+    p.add_argument("--negative-prompt", "--negative", dest="negative", help="negative prompt, every row's")
     _common(p, "0-3")
     p.set_defaults(func=cmd_compare)

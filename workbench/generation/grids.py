@@ -134,8 +134,10 @@ def search_replace(prompt: str, search: str, values: Sequence[str]) -> list[str]
 
 
 def compare_modifiers(generator, subject: str, vary: Sequence[str], seeds="0-3", *, base_tags: Sequence[str] = (),
-                      baseline: bool = True, library=None, policy=None, on_image=None, **kwargs) -> Grid:
-    """Rows: the subject (with `base_tags`) plus each modifier in `vary`; columns: the same seeds."""
+                      negative_prompt: str = "", baseline: bool = True, library=None, policy=None, on_image=None,
+                      **kwargs) -> Grid:
+    """Rows: the subject (with `base_tags`) plus each modifier in `vary`; columns: the same seeds.
+    `negative_prompt` is every row's, with each modifier's own negative text added to it."""
     from workbench.generation.seeds import parse_seeds
     from workbench.prompts.compose import compose, default_library, text_list
 
@@ -143,7 +145,7 @@ def compare_modifiers(generator, subject: str, vary: Sequence[str], seeds="0-3",
     seeds = parse_seeds(seeds)
     variants: list[tuple[str, str | None]] = [("(none)", None)] if baseline else []
     variants += [(library.get(ref).label, ref) for ref in text_list(vary, "vary", "['decades:1960s', 'decades:1980s']")]
-    comps = [compose(subject, [*base_tags, *([ref] if ref else [])], library=library, policy=policy)
+    comps = [compose(subject, [*base_tags, *([ref] if ref else [])], negative_prompt, library=library, policy=policy)
              for _, ref in variants]
     for message in dict.fromkeys(w for c in comps for w in c.warnings):  # a finding is never dropped silently
         warnings.warn(message, stacklevel=2)
