@@ -158,7 +158,7 @@ frame, rejected ones a red frame; the number is the CLIP score (100 x cosine sim
 from workbench.generation.variations import rerank
 
 clip = ClipEmbedder(*CLIP, store=gen.store)
-ranked = rerank(gen, clip, prompt, n=16, keep=4)
+ranked = rerank(gen, clip, prompt, seeds="0-15", keep=4)
 ranked"""),
     ("md", """## Every PNG says what made it
 

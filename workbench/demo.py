@@ -100,7 +100,7 @@ def step_variations(out: Path) -> str:
     prompt = compose("a red star on a light blue background", ["render_engines:octane-render"])
     grid = variation_grid(gen, prompt, "0-8")
     grid_path = grid.save(out / "variations.png")
-    ranked = rerank(gen, ClipEmbedder(store=gen.store, progress=False), prompt, n=16, keep=4)
+    ranked = rerank(gen, ClipEmbedder(store=gen.store, progress=False), prompt, seeds="0-15", keep=4)
     rerank_path = out / "rerank.png"
     ranked.image().save(rerank_path)
     seconds = sum(r.record.duration_s for r in grid.results)

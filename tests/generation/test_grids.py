@@ -108,3 +108,25 @@ def test_a_second_order_samplers_last_frame_is_its_final_image(tiny_model_dir, s
     final = np.asarray(heun.generate(heun.requests("a red circle", seeds=1, steps=6))[0].image, dtype=float)
     first, last = (np.abs(np.asarray(f, dtype=float) - final).mean() for _, f in frames)
     assert last < 0.5 < first  # the last step's clean estimate is the image itself
+
+
+def test_rerank_keeps_the_best_scored_seeds_best_first(gen):
+    """A reader we control: the score is the image's mean grey level, so the ranking is known."""
+    from types import SimpleNamespace
+
+    from workbench.generation.variations import rerank
+
+    def brightness(images, text):
+        assert text == "a red circle"
+        return np.array([np.asarray(i.convert("L"), np.float64).mean() for i in images])
+
+    ranked = rerank(gen, SimpleNamespace(clip_score=brightness), "a red circle", seeds="0-5", keep=2, steps=2)
+    everything = ranked.kept + ranked.rejected
+    scores = [s for _, s in everything]
+    assert len(ranked.kept) == 2 and sorted(scores, reverse=True) == scores
+    assert sorted(g.request.seed for g, _ in everything) == list(range(6))
+    assert scores[0] == brightness([ranked.kept[0][0].image], "a red circle")[0]
+    assert ranked.image().width > 0
+    for keep in (0, 7, 2.5):
+        with pytest.raises(ValueError, match=rf"keep must be a whole number from 1 to the 6 seeds given, not {keep}"):
+            rerank(gen, None, "a red circle", seeds="0-5", keep=keep)

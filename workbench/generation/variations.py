@@ -50,12 +50,16 @@ class Reranked:
         return png_bytes(self.image())
 
 
-def rerank(generator, clip, prompt, n: int = 32, keep: int = 8, first_seed: int = 0, **kwargs) -> Reranked:
-    """Generate seeds first_seed..first_seed+n-1, keep the `keep` with the highest CLIP score."""
-    if not 1 <= keep <= n:
-        raise ValueError(f"keep must be between 1 and n={n}, not {keep}")
+def rerank(generator, clip, prompt, seeds="0-31", keep: int = 8, **kwargs) -> Reranked:
+    """Generate one image per seed and keep the `keep` with the highest CLIP score for `prompt`."""
+    from workbench.checks import is_whole
+    from workbench.generation.seeds import parse_seeds
+
+    seeds = parse_seeds(seeds)
+    if not is_whole(keep, 1, len(seeds)):
+        raise ValueError(f"keep must be a whole number from 1 to the {len(seeds)} seeds given, not {keep!r}")
     text = getattr(prompt, "prompt", prompt)
-    results = generator.generate(generator.requests(prompt, range(first_seed, first_seed + n), **kwargs))
+    results = generator.generate(generator.requests(prompt, seeds, **kwargs))
     scores = clip.clip_score([r.image for r in results], text)
     ranked = sorted(zip(results, map(float, scores)), key=lambda pair: -pair[1])
     return Reranked(ranked[:keep], ranked[keep:], text)
