@@ -157,6 +157,10 @@ def test_prompt_interpolation_keeps_the_noise_and_moves_the_text(gen):
     assert np.abs(np.asarray(strip.images[0], float) - np.asarray(ends[0].image, float)).max() <= 2
     assert np.abs(np.asarray(strip.images[2], float) - np.asarray(ends[1].image, float)).max() <= 2
     assert strip.image().size[0] >= 3 * 16
+    wide = interpolate_prompts(gen, "a red circle", "a blue square", seed=3, n=2, steps=2, width=24, height=16)
+    end = gen.generate(gen.requests("a red circle", 3, steps=2, width=24, height=16))[0].image
+    assert wide.images[0].size == end.size == (24, 16)  # width and height as a request takes them
+    assert np.abs(np.asarray(wide.images[0], float) - np.asarray(end, float)).max() <= 2
     with pytest.raises(ValueError, match=r"n is the number of frames, from 2 \(the two ends\) to 64; got 1"):
         interpolate_prompts(gen, "a", "b", n=1)
     with pytest.raises(ValueError, match=r"prompt_b is empty; give the two prompts to walk between"):
@@ -164,7 +168,8 @@ def test_prompt_interpolation_keeps_the_noise_and_moves_the_text(gen):
     for bad, message in (({"steps": 0}, r"steps must be a whole number from 1 to 1000, not 0"),
                          ({"steps": 2.5}, r"steps must be a whole number"),
                          ({"guidance": float("nan")}, r"guidance must be a number, 0 or more"),
-                         ({"size": -64}, r"width -64 must be a positive multiple of 8"), ({"size": 64.0}, r"width 64.0 must be"),
+                         ({"width": -64}, r"width -64 must be a positive multiple of 8"),
+                         ({"height": 64.0}, r"height 64.0 must be"),
                          ({"negative_prompt": 5}, r"negative_prompt must be text")):
         with pytest.raises((ValueError, TypeError), match=message):  # as an ordinary request says it
             interpolate_prompts(gen, "a red circle", "a blue square", n=2, **bad)

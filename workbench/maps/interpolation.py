@@ -53,10 +53,10 @@ def _steps(n: int) -> np.ndarray:
 
 def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, n: int = 7, *,
                         steps: int | None = None, guidance: float | None = None, negative_prompt: str = "",
-                        size: int | None = None) -> Strip:
+                        width: int | None = None, height: int | None = None) -> Strip:
     """Frames from prompt_a to prompt_b: same starting noise, slerped text conditioning.
 
-    Steps and guidance left as None are the model's defaults.
+    Steps, guidance, width and height left as None are the model's defaults.
     """
     import torch
 
@@ -70,9 +70,10 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
     seed = check_seed(seed)
     # the pipeline is called directly below: the policy, length and settings checks of ordinary requests
     ends = [generator.requests(p, seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt,
-                               width=size, height=size)[0] for p in (prompt_a, prompt_b)]
+                               width=width, height=height)[0] for p in (prompt_a, prompt_b)]
     check_request(ends[0], generator.vae_scale)
-    steps, guidance, size = ends[0].steps, ends[0].guidance, ends[0].width  # the model's defaults filled in
+    steps, guidance = ends[0].steps, ends[0].guidance  # the model's defaults filled in
+    width, height = ends[0].width, ends[0].height
     pipe = generator.pipeline
     if not hasattr(pipe, "encode_prompt"):
         raise ValueError(f"prompt interpolation needs a pipeline with a text encoder (encode_prompt), such as "
@@ -87,7 +88,7 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
                          "pipeline); prompt interpolation supports Stable Diffusion 1.x/2.x-style pipelines")
     (a, negative), (b, _) = encoded  # (1, 77, D) each
     # 3. One fixed starting latent, the same for every frame
-    shape = (pipe.unet.config.in_channels, size // generator.vae_scale, size // generator.vae_scale)
+    shape = (pipe.unet.config.in_channels, height // generator.vae_scale, width // generator.vae_scale)
     latent = initial_latent(seed, shape)
     # 4. Slerp the conditioning and run the pipeline, a batch at a time
     embeds = torch.cat([slerp(float(t), a, b) for t in ts])  # (n, 77, D)
@@ -99,7 +100,7 @@ def interpolate_prompts(generator, prompt_a: str, prompt_b: str, seed: int = 0, 
         kwargs = {"negative_prompt_embeds": negative.repeat(count, 1, 1)} if cfg else {}
         with torch.inference_mode():
             out = pipe(prompt_embeds=chunk, latents=latents, num_inference_steps=steps, guidance_scale=guidance,
-                       width=size, height=size, output_type="np", **kwargs)
+                       width=width, height=height, output_type="np", **kwargs)
         images += finite_pictures(pipe, out.images)
     if any(image is None for image in images):
         raise OverflowedImageError([ends[0]], generator.model.dtype)
