@@ -211,6 +211,8 @@ CASES = [
     ("reader check with one label list shorter than the other",
      lambda t: _bias().agreement(["red", "blue"], ["red"]), ValueError,
      r"got 2 labels read and 1 to check them against; give one per image"),
+    ("training timesteps misspelt", lambda t: __import__("workbench.toyworld.recipe").toyworld.recipe.TrainConfig(
+        timesteps="lognormal"), ValueError, r"timesteps must be one of uniform, logit_normal, not 'lognormal'"),
     ("bias probe without roles", lambda t: _bias().BiasProbe([]).prompts(), ValueError,
      r"^the probe needs at least one role, e\.g\. roles=\['doctor', 'nurse'\]"),
     ("bias probe with a seed given twice", lambda t: _bias().BiasProbe(["doctor"], seeds=[7, 7]).run(None, None),

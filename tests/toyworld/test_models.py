@@ -336,6 +336,32 @@ def test_vae_chroma_term_charges_colour_error_and_not_gray_error():
     assert extra == pytest.approx(2.0 * (0.2 + 0.1 + 0.1) / 3, rel=1e-5)
 
 
+def test_timesteps_uniform_as_shipped_or_logit_normal_mid_schedule():
+    """"uniform" is the shipped recipe's draw, number for number; "logit_normal" puts about 73 % of
+    its timesteps in the middle half of the schedule (uniform: 50 %), and none outside it."""
+    from workbench.toyworld.recipe import draw_timesteps
+
+    shipped = torch.randint(0, 1000, (64,), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(draw_timesteps("uniform", 64, 1000, torch.Generator().manual_seed(3)), shipped)
+    t = draw_timesteps("logit_normal", 20_000, 1000, torch.Generator().manual_seed(3))
+    middle = ((t >= 250) & (t < 750)).float().mean().item()
+    assert 0.70 < middle < 0.76 and t.min() >= 0 and t.max() <= 999
+
+
+def test_the_unet_stage_trains_with_logit_normal_timesteps():
+    from dataclasses import replace
+
+    from workbench.toyworld.diffusion_stages import train_unet
+    from workbench.toyworld.recipe import TrainConfig
+
+    cfg = replace(TrainConfig.quick(), unet_steps=2, unet_batch=4, timesteps="logit_normal")
+    latents, states = torch.randn(8, 4, 16, 16), torch.randn(8, 77, 64)
+    unet = train_unet(latents, states, states[0], cfg, models.DiffusionConfig(), 0, "cpu", progress=False)
+    torch.manual_seed(0)  # the weights train_unet starts from
+    start = models.build_unet(models.DiffusionConfig(), cross_attention_dim=64)
+    assert not all(torch.equal(a, b) for a, b in zip(unet.parameters(), start.parameters()))
+
+
 @pytest.mark.slow
 def test_quick_training_writes_a_loadable_deterministic_model(tmp_path):
     from workbench.toyworld.train import train

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from workbench.toyworld import models
-from workbench.toyworld.recipe import TrainConfig, lr_factor, optimizer, set_lr, to_unit
+from workbench.toyworld.recipe import TrainConfig, draw_timesteps, lr_factor, optimizer, set_lr, to_unit
 
 
 def train_vae(images, cfg: TrainConfig, dcfg: models.DiffusionConfig, seed: int, device, progress=True):
@@ -127,7 +127,7 @@ def train_unet(latents, cond_states, uncond_state, cfg: TrainConfig, dcfg: model
         cond[drop] = uncond_state
         cond = cond.to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device)
-        t = torch.randint(0, sched.config.num_train_timesteps, (cfg.unet_batch,), generator=gen).to(device)
+        t = draw_timesteps(cfg.timesteps, cfg.unet_batch, sched.config.num_train_timesteps, gen).to(device)
         noisy = sched.add_noise(x0, noise, t)
         target = sched.get_velocity(x0, noise, t) if dcfg.prediction_type == "v_prediction" else noise
         pred = unet(noisy, t, cond).sample
