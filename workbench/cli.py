@@ -48,6 +48,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (CommandError, DataFileError, UnknownTagError, PolicyRefusal, StoreError, ValueError, OSError)
 
 
+def add_negative_prompt(parser, help: str = "negative prompt text") -> None:
+    """`--negative-prompt` (diffusers' name; `--negative` for short), read back as args.negative_prompt."""
+    parser.add_argument("--negative-prompt", "--negative", dest="negative_prompt", default="", help=help)
+
+
 def whole_number(minimum: int):
     """An argparse type: a whole number of at least `minimum` (argparse then names the option)."""
     return _at_least(minimum, int, "a whole number", f"must be {minimum} or more")
@@ -137,7 +142,7 @@ def cmd_tags_export(args) -> int:
 def cmd_compose(args) -> int:
     from workbench.prompts.compose import compose
 
-    result = compose(args.subject, args.tag or (), args.negative or "", library=library_from(args),
+    result = compose(args.subject, args.tag or (), args.negative_prompt, library=library_from(args),
                      policy=policy_from(args))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -199,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compose", help="compose a prompt from a subject and tags")
     p.add_argument("subject", help='what the image shows, e.g. "a lighthouse"')
     p.add_argument("--tag", action="append", metavar="CATEGORY:ID", help="a modifier to apply (repeatable, in order)")
-    p.add_argument("--negative-prompt", "--negative", dest="negative", help="negative prompt text")
+    add_negative_prompt(p)
     add_policy_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compose)

@@ -14,7 +14,15 @@ import sys
 import warnings
 from pathlib import Path
 
-from workbench.cli import add_policy_options, library_from, number, policy_from, say_warnings, whole_number
+from workbench.cli import (
+    add_negative_prompt,
+    add_policy_options,
+    library_from,
+    number,
+    policy_from,
+    say_warnings,
+    whole_number,
+)
 
 
 def _out_dir(path: str) -> Path:
@@ -69,7 +77,7 @@ def cmd_generate(args) -> int:
 
     _check_arguments(args)
     out, policy = _out_dir(args.out), policy_from(args)
-    composition = compose(args.prompt, args.tag or (), args.negative or "", library=library_from(args), policy=policy)
+    composition = compose(args.prompt, args.tag or (), args.negative_prompt, library=library_from(args), policy=policy)
     for warning in composition.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     gen = _generator(args, out, policy)
@@ -99,11 +107,11 @@ def cmd_compare(args) -> int:
         warnings.simplefilter("always")
         if args.vary:
             grid = compare_modifiers(gen, args.subject, _vary_refs(args.vary), args.seeds, base_tags=args.tag or (),
-                                     negative_prompt=args.negative or "", library=library_from(args), policy=policy,
+                                     negative_prompt=args.negative_prompt, library=library_from(args), policy=policy,
                                      **_gen_kwargs(args))
         else:
             grid = compare_prompts(gen, args.subject, args.replace, _values(args.with_), args.seeds,
-                                   negative_prompt=args.negative or "", **_gen_kwargs(args))
+                                   negative_prompt=args.negative_prompt, **_gen_kwargs(args))
     say_warnings(found)
     path = grid.save(out / "comparison.png")
     if args.json:
@@ -156,7 +164,7 @@ def _common(p, seeds: str) -> None:
 def register(sub) -> None:
     p = sub.add_parser("generate", help="seeded variations of a prompt, as images, a grid and a store")
     p.add_argument("prompt")
-    p.add_argument("--negative-prompt", "--negative", dest="negative", help="negative prompt")
+    add_negative_prompt(p, "negative prompt")
     _common(p, "0-8")
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("compare", help="a side-by-side grid: one row per modifier (or replacement), same seeds")
@@ -164,6 +172,6 @@ def register(sub) -> None:
     p.add_argument("--vary", metavar="CATEGORY:ID1,ID2,...", help="modifiers to compare, one row each")
     p.add_argument("--replace", metavar="TEXT", help="text in the prompt to replace (Prompt S/R)")
     p.add_argument("--with", dest="with_", metavar="A,B,...", help="replacements for --replace")
-    p.add_argument("--negative-prompt", "--negative", dest="negative", help="negative prompt, every row's")
+    add_negative_prompt(p, "negative prompt, every row's")
     _common(p, "0-3")
     p.set_defaults(func=cmd_compare)
