@@ -122,9 +122,9 @@ def _flatten(data, prefix=""):
 def register(sub) -> None:
     toy = sub.add_parser("toyworld", help="train, evaluate or sample the embedded toy-world model")
     toy_sub = toy.add_subparsers(dest="toy_command", metavar="ACTION", required=True)
-    p = toy_sub.add_parser("train", help="reproduce the shipped weights from a seed (about 83 min on 2 idle "
-                           "CPU cores of one machine, about 2 h on a slower one: try --estimate; other busy "
-                           "processes slow it badly)")
+    p = toy_sub.add_parser("train", help="reproduce the shipped weights from a seed (56 min on 2 idle "
+                           "CPU cores of one machine, about 66 on another and 2 h on a slower one: try "
+                           "--estimate; other busy processes slow it badly)")
     p.add_argument("--out", help="folder for the model (clip/, pipeline/)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a tiny run that checks the recipe end to end (< 1 min)")

@@ -53,19 +53,19 @@ class TrainConfig:
     # in the shipped recipe. Without it the VAE gives black-and-white film back tinted (TRAINING_LOG.md)
     vae_chroma_weight: float = 0.0
     # 4. UNet
-    unet_steps: int = 4_800
+    unet_steps: int = 3_200
     unet_batch: int = 64
     unet_lr: float = 8e-4
     uncond_rate: float = 0.1  # share of empty captions (classifier-free guidance)
-    # How stages 4 and 4b draw training timesteps: "uniform" (the shipped recipe) or "logit_normal",
-    # most of them mid-schedule: at 2,400 steps shape 0.52 against 0.41, and every bar met with
-    # 3,200 + 1,600 steps instead of 4,800 + 2,400 (TRAINING_LOG.md, runs 11 and 12)
-    timesteps: str = "uniform"
+    # How stages 4 and 4b draw training timesteps: "logit_normal", most of them mid-schedule, or
+    # "uniform" (runs 1 to 7). Logit-normal at 2,400 steps drew shape 0.52 against 0.41, and met
+    # every bar with 3,200 + 1,600 steps where uniform needed 4,800 + 2,400 (TRAINING_LOG.md, runs 11 to 14)
+    timesteps: str = "logit_normal"
     min_snr_gamma: float = 5.0
     ema_decay: float = 0.999
     # 4b. UNet, second cycle: the saved UNet trained on with a fresh optimiser, cosine cycle and
     # EMA at half the peak rate. At the end of stage 4 shape was still climbing (TRAINING_LOG.md)
-    unet_second_steps: int = 2_400
+    unet_second_steps: int = 1_600
     unet_second_lr: float = 4e-4
     unet_second_seed_offset: int = 13  # its batches and noise: generator seed + 13
     # 4c. The VAE's decoder (with `post_quant_conv`) trained on from the saved folder with the
@@ -106,7 +106,7 @@ def draw_timesteps(kind: str, n: int, total: int, gen: torch.Generator) -> torch
     """`n` training timesteps from 0..total-1: "uniform", or "logit_normal", t = total * sigmoid(u)
     with u ~ N(0, 1), as Stable Diffusion 3 draws them (Esser et al. 2024): most of them
     mid-schedule, around SNR 1, where a shape is decided, and few at either end."""
-    if kind == "uniform":  # the shipped recipe's draw, unchanged
+    if kind == "uniform":  # runs 1 to 7, number for number
         return torch.randint(0, total, (n,), generator=gen)
     return (torch.sigmoid(torch.randn(n, generator=gen)) * total).long().clamp(0, total - 1)
 

@@ -1,7 +1,8 @@
 """Train the toy-world models from a seed: CLIP, then VAE, then UNet; write the model folder.
 
-    train(out_dir, seed=0)   # reproducible weights; about 83 min on 2 idle cores of the run-4
-                             # machine, 2 h on slower ones (budget 60): `train --estimate` says
+    train(out_dir, seed=0)   # reproducible weights; 56 min on 2 idle cores of run 14's machine,
+                             # about 66 on the run-4 one, 2 h on slower ones (budget 60):
+                             # `train --estimate` says
 
 1. A dataset of captioned world images is drawn once (`ToyWorld().batch`, items depend only
    on (seed, index)) and shared by every stage.
@@ -13,8 +14,9 @@
    (`vae_loss`).
 4. UNet: `UNet2DConditionModel` on the VAE latents, cross-attending to the frozen CLIP text
    tower (converted to a transformers `CLIPTextModel`, exactly as the pipeline will run it);
-   v-prediction on a cosine schedule, loss weights capped on nearly clean steps, 10 % empty captions for
-   classifier-free guidance, EMA weights shipped.
+   v-prediction on a cosine schedule, timesteps drawn logit-normal (mostly mid-schedule), loss
+   weights capped on nearly clean steps, 10 % empty captions for classifier-free guidance, EMA
+   weights shipped.
 4b. The saved UNet trained on for a second cosine cycle with a fresh optimiser and EMA
    (`unet_second_cycle`); `--first-cycle DIR` resumes here from a model trained up to stage 4.
 4c. The saved VAE's decoder trained on with the encoder frozen (`train_decoder`), so the
