@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbench.threads import available_cores
+from workbench.threads import available_cores, processor
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -63,17 +63,6 @@ def fresh_process_seconds(code: str, repeat: int = 5) -> float:
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def processor() -> str:
-    """The CPU's model name ("AMD EPYC", ...), or platform's guess where /proc/cpuinfo is absent."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def matmul_gflops(n: int = 512, repeat: int = 20) -> float | None:

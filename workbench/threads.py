@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 ENV = "WORKBENCH_THREADS"
 
@@ -45,6 +47,17 @@ def in_jupyter_kernel() -> bool:
 def available_cores() -> int:
     """The cores this process may run on (its affinity where the OS tells it, else all)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def processor() -> str:
+    """The CPU's model name ("AMD EPYC", ...), or platform's guess where /proc/cpuinfo is absent."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def default_threads(device="cpu") -> int | None:

@@ -41,7 +41,8 @@ from pathlib import Path
 
 import torch
 
-from workbench.threads import measured_on
+from workbench.generation.loading import versions
+from workbench.threads import available_cores, measured_on, processor
 from workbench.toyworld import models, paths
 from workbench.toyworld.clip_stages import (
     clip_tokens,
@@ -143,6 +144,8 @@ def train(out_dir, seed: int = 0, quick: bool = False, progress: bool = True, de
         "quick": quick,
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
+        # weights are the same from one seed only on one kind of CPU and one torch build
+        "machine": {"processor": processor(), "cores": available_cores(), "versions": versions()},
         "seconds": {k: round(v, 1) for k, v in times.items()},
         "total_seconds": round(sum(times.values()), 1),
         "train_config": asdict(cfg),
